@@ -1,0 +1,37 @@
+"""The harborctl entry point: composes every command group."""
+
+from __future__ import annotations
+
+import typer
+
+from harborctl.cli import (
+    deliveries,
+    dlq,
+    endpoints,
+    events,
+    run,
+    stack,
+    subscriptions,
+    tenants,
+)
+
+app = typer.Typer(
+    name="harborctl",
+    help="HarborHook: multi-tenant webhook delivery, driven from one CLI.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+stack.register(app)  # up, down, status
+app.add_typer(run.app, name="run")
+app.add_typer(tenants.app, name="tenants")
+app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(subscriptions.app, name="subscriptions")
+app.add_typer(events.app, name="events")
+app.add_typer(deliveries.app, name="deliveries")
+app.add_typer(dlq.app, name="dlq")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,63 @@
+"""harborctl run ingest|worker|receiver: run one HarborHook process in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harborctl.cli.output import cli_errors
+
+app = typer.Typer(help="Run one HarborHook process in the foreground.", no_args_is_help=True)
+
+
+@app.command()
+def ingest(
+    host: str | None = typer.Option(None, help="Listen address (default: settings ingest_host)."),
+    port: int | None = typer.Option(None, help="Listen port (default: settings ingest_port)."),
+) -> None:
+    """The ingest HTTP API (publish, endpoints, subscriptions, DLQ)."""
+    with cli_errors():
+        from harborctl.ingest.server import serve
+        from harborctl.settings import load_settings
+
+        overrides: dict[str, object] = {}
+        if host is not None:
+            overrides["ingest_host"] = host
+        if port is not None:
+            overrides["ingest_port"] = port
+        serve(load_settings(**overrides))
+
+
+@app.command()
+def worker(
+    max_in_flight: int | None = typer.Option(None, help="Deliveries in parallel."),
+    metrics_port: int | None = typer.Option(None, help="Port of this worker's /metrics."),
+) -> None:
+    """A delivery worker: consumes the transport, signs and POSTs, retries, dead-letters."""
+    with cli_errors():
+        from harborctl.settings import load_settings
+        from harborctl.worker.runner import run_worker
+
+        overrides: dict[str, object] = {}
+        if max_in_flight is not None:
+            overrides["worker_max_in_flight"] = max_in_flight
+        if metrics_port is not None:
+            overrides["worker_metrics_port"] = metrics_port
+        run_worker(load_settings(**overrides))
+
+
+@app.command()
+def receiver(
+    host: str = typer.Option("127.0.0.1", help="Listen address."),
+    port: int = typer.Option(9000, help="Listen port."),
+    secret: str | None = typer.Option(
+        None, envvar="HARBORHOOK_RECEIVER_SECRET", help="whsec_ secret to verify signatures."
+    ),
+    record_file: Path | None = typer.Option(None, help="Append what arrives as JSON lines."),
+) -> None:
+    """A local test endpoint with scripted behaviours chosen by path (see --help of the module)."""
+    with cli_errors():
+        from harborctl.receiver.server import serve
+
+        serve(host=host, port=port, secret=secret, record_file=record_file)

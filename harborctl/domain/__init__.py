@@ -1,0 +1,1 @@
+"""Pure domain: no I/O. Clocks and random sources are passed in."""

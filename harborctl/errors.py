@@ -1,0 +1,105 @@
+"""One exception tree for the whole project.
+
+::
+
+    HarborHookError
+     ├── ConfigError            a setting is missing or invalid (names the setting)
+     ├── ValidationError        bad input from a user; names the field
+     │    └── PayloadTooLarge   body over the configured limit
+     ├── NotFound               the object does not exist for this tenant
+     ├── Conflict               the request collides with existing state
+     ├── Unauthorized           missing or unknown API key
+     ├── StoreError             the database failed
+     ├── TransportError         the queue (nsqd) failed
+     ├── DeliveryError          an outbound HTTP attempt failed (carries a reason)
+     ├── ApiError               the ingest API answered an error (CLI side)
+     └── StackError             starting/stopping the local stack failed
+
+Adapters translate third-party exceptions into these; the CLI maps them to one line
+and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class HarborHookError(Exception):
+    """Base of every error HarborHook raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(HarborHookError):
+    exit_code = 2
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
+
+class ValidationError(HarborHookError):
+    exit_code = 2
+    status_code = 422
+    code = "invalid"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class PayloadTooLarge(ValidationError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class NotFound(HarborHookError):
+    exit_code = 4
+
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident} not found")
+        self.kind = kind
+        self.ident = ident
+
+
+class Conflict(HarborHookError):
+    exit_code = 5
+
+
+class Unauthorized(HarborHookError):
+    exit_code = 3
+
+
+class StoreError(HarborHookError):
+    pass
+
+
+class TransportError(HarborHookError):
+    pass
+
+
+class DeliveryError(HarborHookError):
+    """An outbound attempt failed; ``reason`` is one of the closed set in domain.models."""
+
+    def __init__(self, reason: str, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.http_status = http_status
+
+
+class ApiError(HarborHookError):
+    """The ingest API answered with an error (seen from the CLI)."""
+
+    def __init__(
+        self, status_code: int, code: str, message: str, field: str | None = None
+    ) -> None:
+        where = f" (field: {field})" if field else ""
+        super().__init__(f"{message}{where} [HTTP {status_code} {code}]")
+        self.status_code = status_code
+        self.code = code
+        self.field = field
+        fallback = 2 if status_code < 500 else 1
+        self.exit_code = {401: 3, 403: 3, 404: 4, 409: 5}.get(status_code, fallback)
+
+
+class StackError(HarborHookError):
+    pass

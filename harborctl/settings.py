@@ -1,0 +1,170 @@
+"""The only place that reads ``HARBORHOOK_*`` environment variables and the YAML config.
+
+Precedence (highest first): environment variables, the YAML file named by
+``HARBORHOOK_CONFIG`` (or ``<state_dir>/harborhook.yaml`` when it exists), built-in defaults.
+The defaults are the embedded stack: SQLite in the state dir and the ``db`` transport.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from harborctl.errors import ConfigError
+
+ENV_PREFIX = "HARBORHOOK_"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "harborhook"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the optional YAML config file; unknown keys are rejected by the model."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None or not self.path.exists():
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(str(self.path), f"not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(str(self.path), "the top level must be a mapping")
+        return data
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # where everything local lives: SQLite file, admin key, logs, pid files
+    state_dir: Path = Field(default_factory=default_state_dir)
+    database_url: str | None = None
+    transport: Literal["db", "nsq"] = "db"
+
+    # NSQ: publishing goes to nsqd over TCP, consumers discover nsqd through nsqlookupd
+    nsqd_tcp_addresses: list[str] = ["127.0.0.1:4150"]
+    nsqlookupd_http_addresses: list[str] = ["127.0.0.1:4161"]
+    deliveries_topic: str = "harborhook.deliveries"
+    dlq_topic: str = "harborhook.dlq"
+    worker_channel: str = "workers"
+
+    # ingest HTTP API
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = Field(default=8080, ge=0, le=65535)
+    admin_key: str | None = None
+    max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
+
+    # worker
+    worker_max_in_flight: int = Field(default=50, ge=1, le=10_000)
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    worker_poll_interval: float = Field(default=0.2, gt=0)
+    worker_shutdown_grace: float = Field(default=30.0, ge=0)
+    delivery_lease_seconds: float = Field(default=30.0, gt=0)
+    connect_timeout: float = Field(default=2.0, gt=0)
+    total_timeout: float = Field(default=5.0, gt=0)
+
+    # retry policy defaults (per endpoint max_attempts overrides)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_factor: float = Field(default=4.0, ge=1)
+    retry_cap_seconds: float = Field(default=600.0, gt=0)
+
+    # per-endpoint protection
+    rate_limit_rps: float = Field(default=10.0, gt=0)
+    rate_limit_burst: int = Field(default=20, ge=1)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+
+    # reconciler: re-publish deliveries stuck in `queued` (nsq transport)
+    reconcile_after_seconds: float = Field(default=60.0, gt=0)
+    reconcile_interval_seconds: float = Field(default=10.0, gt=0)
+
+    # the CLI's view of the API
+    api_url: str = "http://127.0.0.1:8080"
+    api_key: str | None = None
+
+    @field_validator("nsqd_tcp_addresses", "nsqlookupd_http_addresses")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{item!r} is not host:port")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, config_file_path()))
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'harborhook.db'}"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.state_dir / "admin.key"
+
+    @cached_property
+    def effective_admin_key(self) -> str:
+        """The admin key: from settings, else generated once into the state dir (mode 0600)."""
+        if self.admin_key:
+            return self.admin_key
+        path = self.admin_key_file
+        if path.exists():
+            return path.read_text().strip()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        key = "hh_admin_" + secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        return key
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get(ENV_PREFIX + "CONFIG")
+    if explicit:
+        return Path(explicit)
+    state = os.environ.get(ENV_PREFIX + "STATE_DIR")
+    candidate = (Path(state) if state else default_state_dir()) / "harborhook.yaml"
+    return candidate if candidate.exists() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning pydantic's errors into one ConfigError naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "config"
+        env_name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else name
+        raise ConfigError(f"{name} ({env_name})", first["msg"]) from exc
