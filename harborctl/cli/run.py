@@ -56,7 +56,26 @@ def receiver(
     ),
     record_file: Path | None = typer.Option(None, help="Append what arrives as JSON lines."),
 ) -> None:
-    """A local test endpoint with scripted behaviours chosen by path (see --help of the module)."""
+    """A local test endpoint: scripted answers chosen by path, all recorded.
+
+    \b
+    POST /[{label}/...]{behaviour}[?options]  (label: free segments,
+    own counters; counters are per exact path)
+      ok              200
+      fail/{n}        500 for the first n POSTs to the path, then 200;
+                      ?status=503 sets the failing status
+      status/{code}   always {code} (200-599)
+      slow/{seconds}  wait (e.g. slow/0.5), then 200
+      hang            never answer until the client or receiver stops
+    ?retry_after=N adds Retry-After to fail/status error answers.
+    Other paths 404, bad arguments 400, other methods 405.
+
+    \b
+    With --secret, an invalid Standard Webhooks signature turns a 2xx
+    answer into 401; scripted failures are kept.
+    Inspection: GET /_received[?path=&webhook_id=&label=&limit=],
+    GET /_count[?path=], POST /_reset (not the file), GET /healthz.
+    """
     with cli_errors():
         from harborctl.receiver.server import serve
 

@@ -1,0 +1,1 @@
+"""The ingest HTTP API: thin routes over the services."""

@@ -1,0 +1,1 @@
+"""Metrics, tracing and logging set-up, and the NSQ backlog monitor."""

@@ -1,0 +1,134 @@
+"""The metric catalogue of DESIGN.md: names, types and labels are a public contract.
+
+Label values are bounded: each of tenant_id and endpoint_id admits at most
+``MAX_LABEL_VALUES`` distinct values per process; later values are recorded under
+``OTHER`` so one tenant with a million endpoints cannot blow up Prometheus.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+MAX_LABEL_VALUES = 500
+OTHER = "other"
+
+# webhook latencies: milliseconds to tens of seconds
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# accepted → delivered includes retries: up to hours
+E2E_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
+
+
+class LabelBudget:
+    """Admits up to ``limit`` distinct values, then folds new ones into ``other``."""
+
+    def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) >= self.limit:
+                return OTHER
+            self._seen.add(value)
+            return value
+
+
+class Metrics:
+    """One registry per process, so tests can build several side by side."""
+
+    def __init__(
+        self, registry: CollectorRegistry | None = None, label_limit: int = MAX_LABEL_VALUES
+    ):
+        self.registry = registry or CollectorRegistry()
+        self.tenant = LabelBudget(label_limit)
+        self.endpoint = LabelBudget(label_limit)
+        r = self.registry
+        self.events_published = Counter(
+            "harborhook_events_published",
+            "Events accepted by the ingest API.",
+            ["tenant_id"],
+            registry=r,
+        )
+        self.publish_latency = Histogram(
+            "harborhook_publish_latency_seconds",
+            "Time to accept one publish call.",
+            ["tenant_id"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "harborhook_deliveries",
+            "Delivery attempts by outcome.",
+            ["status", "tenant_id", "endpoint_id"],
+            registry=r,
+        )
+        self.delivery_latency = Histogram(
+            "harborhook_delivery_latency_seconds",
+            "Duration of one outbound HTTP attempt.",
+            ["tenant_id"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.delivery_e2e = Histogram(
+            "harborhook_delivery_e2e_seconds",
+            "Event accepted to delivered, retries included.",
+            ["tenant_id"],
+            buckets=E2E_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "harborhook_retries",
+            "Deliveries scheduled again, by reason.",
+            ["endpoint_id", "reason"],
+            registry=r,
+        )
+        self.dlq = Counter(
+            "harborhook_dlq",
+            "Deliveries moved to the dead-letter queue.",
+            ["endpoint_id", "reason"],
+            registry=r,
+        )
+        self.worker_backlog = Gauge(
+            "harborhook_worker_backlog",
+            "Messages held by this worker (in flight + waiting).",
+            registry=r,
+        )
+        self.circuit_open = Gauge(
+            "harborhook_circuit_open",
+            "1 while the endpoint's circuit breaker is open.",
+            ["endpoint_id"],
+            registry=r,
+        )
+
+    # recording helpers keep the label folding in one place
+
+    def published(self, tenant_id: str, seconds: float) -> None:
+        tenant = self.tenant(tenant_id)
+        self.events_published.labels(tenant).inc()
+        self.publish_latency.labels(tenant).observe(seconds)
+
+    def attempt_finished(
+        self, status: str, tenant_id: str, endpoint_id: str, seconds: float
+    ) -> None:
+        tenant = self.tenant(tenant_id)
+        self.deliveries.labels(status, tenant, self.endpoint(endpoint_id)).inc()
+        self.delivery_latency.labels(tenant).observe(seconds)
+
+    def delivered_end_to_end(self, tenant_id: str, seconds: float) -> None:
+        self.delivery_e2e.labels(self.tenant(tenant_id)).observe(seconds)
+
+    def retried(self, endpoint_id: str, reason: str) -> None:
+        self.retries.labels(self.endpoint(endpoint_id), reason).inc()
+
+    def dead_lettered(self, endpoint_id: str, reason: str) -> None:
+        self.dlq.labels(self.endpoint(endpoint_id), reason).inc()
+
+    def breaker_state(self, endpoint_id: str, is_open: bool) -> None:
+        self.circuit_open.labels(self.endpoint(endpoint_id)).set(1 if is_open else 0)

@@ -1,0 +1,61 @@
+"""The versioned JSON message that travels through the queue for each delivery.
+
+The database holds the payload and the state; the envelope only names the delivery and
+carries the W3C trace context across the hop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harborctl.errors import ValidationError
+
+ENVELOPE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryMessage:
+    delivery_id: str
+    event_id: str
+    tenant_id: str
+    endpoint_id: str
+    trace_context: dict[str, str] = field(default_factory=dict)  # traceparent, tracestate
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"v": ENVELOPE_VERSION, **asdict(self)}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> DeliveryMessage:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError("message", f"not JSON: {exc}") from exc
+        if not isinstance(data, dict) or data.get("v") != ENVELOPE_VERSION:
+            raise ValidationError("v", f"unsupported envelope version: {data!r:.80}")
+        try:
+            return cls(
+                delivery_id=str(data["delivery_id"]),
+                event_id=str(data["event_id"]),
+                tenant_id=str(data["tenant_id"]),
+                endpoint_id=str(data["endpoint_id"]),
+                trace_context=dict(data.get("trace_context") or {}),
+            )
+        except KeyError as exc:
+            raise ValidationError(str(exc.args[0]), "missing from the envelope") from exc
+
+
+def dead_letter_body(
+    message: DeliveryMessage, reason: str, http_status: int | None, error: str | None
+) -> bytes:
+    """The message published on the DLQ topic when a delivery goes dead."""
+    body = {
+        "v": ENVELOPE_VERSION,
+        **asdict(message),
+        "reason": reason,
+        "last_http_status": http_status,
+        "last_error": error,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()

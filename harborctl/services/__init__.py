@@ -1,0 +1,1 @@
+"""Use cases over the domain: publish an event, deliver one message."""

@@ -1,0 +1,76 @@
+"""Publish an event: persist it with its deliveries in one transaction, then fan out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from harborctl.errors import TransportError
+from harborctl.observability.metrics import Metrics
+from harborctl.queue.base import Publisher
+from harborctl.queue.envelope import DeliveryMessage
+from harborctl.store.repository import PublishOutcome, Store
+
+log = logging.getLogger(__name__)
+
+
+class PublishService:
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.metrics = metrics
+        self.clock = clock
+
+    async def publish(
+        self,
+        tenant_id: str,
+        *,
+        event_type: str,
+        payload: bytes,
+        idempotency_key: str | None,
+        trace_context: dict[str, str] | None = None,
+    ) -> PublishOutcome:
+        """Commit first, then publish: a crash in between leaves `queued` rows for the
+        reconciler, never an accepted event without deliveries."""
+        started = time.perf_counter()
+        outcome = await asyncio.to_thread(
+            self.store.publish_event,
+            tenant_id,
+            event_type=event_type,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            now=self.clock(),
+            trace_context=trace_context,
+        )
+        if outcome.duplicate:
+            return outcome
+        messages = [
+            DeliveryMessage(
+                delivery_id=d.id,
+                event_id=d.event_id,
+                tenant_id=d.tenant_id,
+                endpoint_id=d.endpoint_id,
+                trace_context=trace_context or {},
+            )
+            for d in outcome.deliveries
+        ]
+        try:
+            await self.publisher.publish(messages)
+        except TransportError as exc:
+            # accepted and durable: the reconciler re-publishes what stays queued
+            log.warning(
+                "event %s committed but not published (%s); reconciler will retry",
+                outcome.event_id,
+                exc,
+            )
+        self.metrics.published(tenant_id, time.perf_counter() - started)
+        return outcome

@@ -1,0 +1,85 @@
+"""The worker's outbound HTTP path, on aiohttp (see DESIGN.md's performance notes).
+
+aiohttp's exceptions stop here: callers get an ``HttpResult`` whose ``reason`` is one of
+the closed set in ``FailureReason``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from harborctl.domain.models import FailureReason
+
+MAX_ERROR_TEXT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    http_status: int | None
+    duration: float
+    retry_after: str | None = None
+    reason: FailureReason | None = None  # None on 2xx
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+
+class WebhookClient:
+    """One pooled aiohttp session per worker process."""
+
+    def __init__(self, *, connect_timeout: float, total_timeout: float, max_connections: int):
+        self.timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self.timeout,
+            headers={"User-Agent": "HarborHook/0.1"},
+            auto_decompress=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResult:
+        assert self._session is not None, "WebhookClient.start() first"
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                url, data=body, headers=dict(headers), allow_redirects=False
+            ) as response:
+                await response.read()  # drain, so the connection goes back to the pool
+                status = response.status
+                elapsed = time.perf_counter() - started
+                if 200 <= status < 300:
+                    return HttpResult(status, elapsed)
+                return HttpResult(
+                    status,
+                    elapsed,
+                    retry_after=response.headers.get("Retry-After"),
+                    reason=FailureReason.for_status(status),
+                    error=f"HTTP {status} {response.reason or ''}".strip(),
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            return self._failed(started, FailureReason.TIMEOUT, f"timed out: {exc!r}")
+        except aiohttp.ClientConnectorError as exc:
+            return self._failed(started, FailureReason.CONNECT_ERROR, str(exc))
+        except aiohttp.ClientError as exc:
+            return self._failed(started, FailureReason.ERROR, f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _failed(started: float, reason: FailureReason, error: str) -> HttpResult:
+        return HttpResult(
+            None, time.perf_counter() - started, reason=reason, error=error[:MAX_ERROR_TEXT]
+        )
