@@ -1,0 +1,181 @@
+"""The worker process: wire transport, processor, reconciler and /metrics; drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from harborctl.domain.retry import RetryPolicy
+from harborctl.observability.metrics import Metrics
+from harborctl.queue.base import Consumer, Publisher
+from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
+from harborctl.settings import Settings
+from harborctl.store.database import make_engine, migrate
+from harborctl.store.repository import Store
+from harborctl.worker.http import WebhookClient
+from harborctl.worker.reconciler import Reconciler
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.stopping = asyncio.Event()
+        self.metrics_port: int | None = None
+        self.store: Store | None = None
+        self.consumer: Consumer | None = None
+        self.publisher: Publisher | None = None
+        self.reconciler: Reconciler | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        store = self.store = Store(make_engine(s.resolved_database_url))
+        await asyncio.to_thread(migrate, store.engine)
+        lease = timedelta(seconds=s.delivery_lease_seconds)
+        client = WebhookClient(
+            connect_timeout=s.connect_timeout,
+            total_timeout=s.total_timeout,
+            max_connections=s.worker_max_in_flight,
+        )
+        await client.start()
+        publisher = self.publisher = self._make_publisher()
+        await publisher.start()
+        consumer = self.consumer = self._make_consumer(store, lease)
+        self.metrics.worker_backlog.set_function(lambda: consumer.held)
+        processor = DeliveryProcessor(
+            store=store,
+            client=client,
+            dead_letters=publisher,
+            guards=EndpointGuards(
+                default_rps=s.rate_limit_rps,
+                burst=s.rate_limit_burst,
+                failure_threshold=s.breaker_failure_threshold,
+                cooldown_seconds=s.breaker_cooldown_seconds,
+            ),
+            policy=RetryPolicy(
+                base_seconds=s.retry_base_seconds,
+                factor=s.retry_factor,
+                cap_seconds=s.retry_cap_seconds,
+                max_attempts=s.max_attempts,
+            ),
+            metrics=self.metrics,
+            worker_id=self.worker_id,
+            lease=lease,
+            clock=utcnow,
+        )
+        metrics_runner = await self._serve_metrics()
+        tasks = [asyncio.create_task(consumer.run(processor), name="consumer")]
+        if s.transport == "nsq":
+            self.reconciler = Reconciler(
+                store,
+                publisher,
+                older_than=timedelta(seconds=s.reconcile_after_seconds),
+                interval=s.reconcile_interval_seconds,
+                clock=utcnow,
+            )
+            tasks.append(asyncio.create_task(self.reconciler.run(self.stopping), name="reconciler"))
+        log.info(
+            "worker %s started: transport=%s max_in_flight=%d metrics=:%s",
+            self.worker_id,
+            s.transport,
+            s.worker_max_in_flight,
+            self.metrics_port,
+        )
+        try:
+            await self.stopping.wait()
+            log.info("worker %s draining %d in-flight deliveries", self.worker_id, consumer.held)
+            consumer.stop()
+            _done, pending = await asyncio.wait(tasks, timeout=s.worker_shutdown_grace)
+            for task in pending:  # unfinished messages are redelivered; leases expire
+                task.cancel()
+        finally:
+            await publisher.close()
+            await client.close()
+            await metrics_runner.cleanup()
+            store.dispose()
+            log.info("worker %s stopped", self.worker_id)
+
+    def _make_publisher(self) -> Publisher:
+        s = self.settings
+        if s.transport == "nsq":
+            from harborctl.queue.nsq import NsqPublisher
+
+            return NsqPublisher(
+                s.nsqd_tcp_addresses, topic=s.deliveries_topic, dlq_topic=s.dlq_topic
+            )
+        from harborctl.queue.db import DbPublisher
+
+        return DbPublisher()
+
+    def _make_consumer(self, store: Store, lease: timedelta) -> Consumer:
+        s = self.settings
+        if s.transport == "nsq":
+            from harborctl.queue.nsq import NsqConsumer
+
+            return NsqConsumer(
+                topic=s.deliveries_topic,
+                channel=s.worker_channel,
+                lookupd_http_addresses=s.nsqlookupd_http_addresses,
+                max_in_flight=s.worker_max_in_flight,
+                lookupd_poll_interval=s.nsq_lookupd_poll_interval,
+            )
+        from harborctl.queue.db import DbConsumer
+
+        return DbConsumer(
+            store,
+            worker_id=self.worker_id,
+            max_in_flight=s.worker_max_in_flight,
+            lease=lease,
+            poll_interval=s.worker_poll_interval,
+            clock=utcnow,
+        )
+
+    async def _serve_metrics(self) -> web.AppRunner:
+        async def metrics(_: web.Request) -> web.Response:
+            body = generate_latest(self.metrics.registry)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        async def healthz(_: web.Request) -> web.Response:
+            return web.json_response({"status": "ok", "worker_id": self.worker_id})
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/healthz", healthz)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.ingest_host, self.settings.worker_metrics_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.metrics_port = sockets[0].getsockname()[1] if sockets else None
+        return runner
+
+
+def run_worker(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def main() -> None:
+        worker = Worker(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    asyncio.run(main())
