@@ -89,9 +89,7 @@ class DeliveryError(HarborHookError):
 class ApiError(HarborHookError):
     """The ingest API answered with an error (seen from the CLI)."""
 
-    def __init__(
-        self, status_code: int, code: str, message: str, field: str | None = None
-    ) -> None:
+    def __init__(self, status_code: int, code: str, message: str, field: str | None = None) -> None:
         where = f" (field: {field})" if field else ""
         super().__init__(f"{message}{where} [HTTP {status_code} {code}]")
         self.status_code = status_code

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     deliveries_topic: str = "harborhook.deliveries"
     dlq_topic: str = "harborhook.dlq"
     worker_channel: str = "workers"
-    nsq_lookupd_poll_interval: float = Field(default=15.0, gt=0)
+    nsq_lookupd_poll_interval: int = Field(default=15, ge=1)  # seconds; pynsq wants an int
 
     # ingest HTTP API
     ingest_host: str = "127.0.0.1"

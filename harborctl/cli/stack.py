@@ -1,7 +1,274 @@
-"""harborctl up/down/status: placeholder until its module lands."""
+"""harborctl up/down/status: the local stack (native processes under supervisord).
+
+Exit codes: ``up`` 0 when the stack is up and healthy (also when it already was), non-zero
+when it could not start (everything it started is stopped again); ``status`` 0 all healthy,
+1 something unhealthy, 3 not running; ``down`` 0 when stopped or not running.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from harborctl.cli.output import JsonOption, cli_errors, console, emit, err_console, fail
+
+if TYPE_CHECKING:
+    from harborctl.ops.stack import StackStartFailed, StackStatus
+    from harborctl.settings import Settings
+
+EXIT_NOT_RUNNING = 3
+
+StateDirOption = typer.Option(
+    None,
+    "--state-dir",
+    help="State dir of the stack (default: settings state_dir, HARBORHOOK_STATE_DIR).",
+)
+
+
+class Mode(StrEnum):
+    auto = "auto"
+    native = "native"
+    compose = "compose"
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    """Add ``up``, ``down`` and ``status`` to the root app."""
+    app.command("up")(up)
+    app.command("down")(down)
+    app.command("status")(status)
+
+
+def _load_settings(state_dir: Path | None) -> Settings:
+    from harborctl.settings import load_settings
+
+    if state_dir is not None:
+        # through the environment, so the YAML lookup in that state dir and every child process
+        # see the same state dir as this command
+        os.environ["HARBORHOOK_STATE_DIR"] = str(state_dir.expanduser().absolute())
+    return load_settings()
+
+
+def _format_uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h{minutes:02d}m"
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def _status_table(current: StackStatus, headline: str) -> None:
+    from rich.table import Table
+
+    console.print(headline, highlight=False, soft_wrap=True)
+    table = Table()
+    for column in ("component", "state", "pid", "uptime"):
+        table.add_column(column, no_wrap=True)
+    for column in ("health", "url"):
+        table.add_column(column, overflow="fold")  # wrap, never elide a URL
+    for component in current.components:
+        colour = "green" if component.healthy else "red"
+        table.add_row(
+            component.name,
+            f"[{colour}]{component.state}[/]",
+            "" if component.pid is None else str(component.pid),
+            _format_uptime(component.uptime_seconds),
+            f"[{colour}]{component.health}[/]",
+            component.url,
+        )
+    console.print(table)
+
+
+def _admin_key_location(settings: Settings) -> str:
+    """Make sure the admin key exists (before any process starts) and say where it lives."""
+    settings.effective_admin_key  # noqa: B018 - generates the key file once when unset
+    if settings.admin_key:
+        return "HARBORHOOK_ADMIN_KEY (settings)"
+    return str(settings.admin_key_file)
+
+
+def _next_steps(settings: Settings, ingest_url: str | None) -> list[str]:
+    steps: list[str] = []
+    if ingest_url and ingest_url.rstrip("/") != settings.api_url:
+        steps.append(f"export HARBORHOOK_API_URL={ingest_url}")
+    steps += [
+        "harborctl tenants create acme",
+        "harborctl status",
+        "harborctl down",
+    ]
+    return steps
+
+
+def _choose_native(mode: Mode) -> None:
+    from harborctl.ops.stack import compose_file, docker_engine_reachable
+
+    if mode is Mode.native:
+        return
+    if mode is Mode.compose or (compose_file().exists() and docker_engine_reachable()):
+        fail("compose stack not available here yet; run `harborctl up --mode native`", 2)
+
+
+def _report_start_failure(exc: StackStartFailed) -> None:
+    for failure in exc.failures:
+        err_console.print(
+            f"[bold red]{failure.name}[/]: {failure.reason}; last lines of {failure.log_file}:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for line in failure.log_tail or ("(empty)",):
+            err_console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    err_console.print("everything `up` started has been stopped again", style="yellow")
+
+
+def up(
+    state_dir: Path | None = StateDirOption,
+    no_nsq: bool = typer.Option(
+        False, "--no-nsq", help="Use the db transport even when nsqd/nsqlookupd are installed."
+    ),
+    nsqd_tcp_port: int = typer.Option(4150, min=1, max=65535, help="nsqd TCP port."),
+    nsqd_http_port: int = typer.Option(4151, min=1, max=65535, help="nsqd HTTP port."),
+    nsqlookupd_tcp_port: int = typer.Option(4160, min=1, max=65535, help="nsqlookupd TCP port."),
+    nsqlookupd_http_port: int = typer.Option(4161, min=1, max=65535, help="nsqlookupd HTTP port."),
+    mode: Mode = typer.Option(
+        Mode.auto,
+        "--mode",
+        help="auto: compose when a Docker engine answers and the compose file exists, "
+        "else native processes under supervisord.",
+    ),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=1.0, help="Seconds to wait for every component to be healthy."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Start the local stack (idempotent) and wait until every component is healthy."""
+    from harborctl.ops.stack import NativeStack, StackOptions, StackStartFailed, plan_stack
+
+    with cli_errors():
+        settings = _load_settings(state_dir)
+        _choose_native(mode)
+        plan = plan_stack(
+            settings,
+            StackOptions(
+                nsq=not no_nsq,
+                nsqd_tcp_port=nsqd_tcp_port,
+                nsqd_http_port=nsqd_http_port,
+                nsqlookupd_tcp_port=nsqlookupd_tcp_port,
+                nsqlookupd_http_port=nsqlookupd_http_port,
+            ),
+        )
+        native = NativeStack(plan.paths)
+        admin_key = _admin_key_location(settings)
+        try:
+            with err_console.status("harborctl up: checking the stack") as spinner:
+                result = native.up(
+                    plan,
+                    timeout=timeout,
+                    progress=lambda message: spinner.update(f"harborctl up: {message}"),
+                )
+        except StackStartFailed as exc:
+            _report_start_failure(exc)
+            raise
+
+    current = result.status
+    ingest = next((c for c in current.components if c.name == "ingest"), None)
+    next_steps = _next_steps(settings, ingest.url if ingest else None)
+    data: dict[str, Any] = {
+        "result": "already_running" if result.already_running else "started",
+        **current.to_dict(),
+        "admin_key": admin_key,
+        "logs_dir": str(plan.paths.logs_dir),
+        "next_steps": next_steps,
+    }
+
+    def human() -> None:
+        if result.already_running:
+            headline = "HarborHook stack is already up: nothing started"
+        else:
+            headline = "HarborHook stack is up"
+        _status_table(current, f"{headline} (native, supervisord pid {current.supervisord_pid})")
+        console.print(f"transport: [bold]{current.transport}[/]", highlight=False)
+        console.print(f"state dir: {current.state_dir}", highlight=False)
+        console.print(f"logs:      {plan.paths.logs_dir}", highlight=False)
+        console.print(f"admin key: {admin_key} (the key itself is never printed)", highlight=False)
+        for note in current.notes:
+            console.print(f"note: {note}", style="yellow", highlight=False)
+        if result.already_running:
+            console.print("(run `harborctl down` first to start it with other options)")
+        console.print("next steps:")
+        for step in next_steps:
+            console.print(f"  {step}", highlight=False)
+
+    emit(data, as_json, human)
+    if not current.healthy:
+        err_console.print(
+            "[bold red]error:[/] the running stack is not healthy; see `harborctl status`, "
+            "or restart it with `harborctl down && harborctl up`",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
+    """Each component: supervisord state, pid, uptime, live health, URL."""
+    from harborctl.ops.stack import NativeStack, StackPaths
+
+    with cli_errors():
+        paths = StackPaths.from_settings(_load_settings(state_dir))
+        current = NativeStack(paths).status()
+    if current is None:
+        emit(
+            {"running": False, "healthy": False, "state_dir": str(paths.state_dir)},
+            as_json,
+            lambda: console.print(
+                f"HarborHook stack: not running (state dir {paths.state_dir})", highlight=False
+            ),
+        )
+        raise typer.Exit(EXIT_NOT_RUNNING)
+
+    def human() -> None:
+        verdict = "healthy" if current.healthy else "[red]NOT healthy[/]"
+        _status_table(
+            current,
+            f"HarborHook stack: running, {verdict} (native, supervisord pid "
+            f"{current.supervisord_pid}, transport {current.transport})",
+        )
+        console.print(f"state dir: {current.state_dir}", highlight=False)
+
+    emit(current.to_dict(), as_json, human)
+    raise typer.Exit(0 if current.healthy else 1)
+
+
+def down(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
+    """Stop exactly what `harborctl up` started, and wait until it is gone."""
+    from harborctl.ops.stack import NativeStack, StackPaths
+
+    with cli_errors():
+        paths = StackPaths.from_settings(_load_settings(state_dir))
+        with err_console.status("harborctl down: stopping the stack"):
+            result = NativeStack(paths).down()
+    data = {**result.to_dict(), "state_dir": str(paths.state_dir)}
+
+    def human() -> None:
+        if not result.was_running:
+            console.print(
+                f"HarborHook stack: not running (state dir {paths.state_dir})", highlight=False
+            )
+            return
+        count = len(result.stopped_pids)
+        console.print(
+            f"HarborHook stack stopped: supervisord (pid {result.supervisord_pid}) and "
+            f"{count} process{'es' if count != 1 else ''}",
+            highlight=False,
+        )
+        if result.forced:
+            console.print("some processes did not stop in time and were killed", style="yellow")
+
+    emit(data, as_json, human)

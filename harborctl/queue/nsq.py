@@ -103,7 +103,7 @@ class NsqConsumer:
         channel: str,
         lookupd_http_addresses: Sequence[str],
         max_in_flight: int,
-        lookupd_poll_interval: float = 15.0,
+        lookupd_poll_interval: int = 15,
         nsqd_tcp_addresses: Sequence[str] = (),
     ) -> None:
         self.topic = topic
@@ -146,7 +146,7 @@ class NsqConsumer:
             nsqd_tcp_addresses=self.nsqd or None,
             max_in_flight=self.max_in_flight,
             max_tries=0,  # the database, not nsqd, decides when to give up
-            lookupd_poll_interval=self.lookupd_poll_interval,
+            lookupd_poll_interval=int(self.lookupd_poll_interval),
         )
         await self._stopping.wait()
         if self._tasks:

@@ -99,7 +99,14 @@ class Worker:
             self.metrics_port,
         )
         try:
-            await self.stopping.wait()
+            stop_waiter = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait([stop_waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done() and not self.stopping.is_set():
+                    stop_waiter.cancel()
+                    raise RuntimeError(f"worker {task.get_name()} stopped unexpectedly") from (
+                        task.exception()
+                    )
             log.info("worker %s draining %d in-flight deliveries", self.worker_id, consumer.held)
             consumer.stop()
             _done, pending = await asyncio.wait(tasks, timeout=s.worker_shutdown_grace)

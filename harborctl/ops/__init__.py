@@ -1,0 +1,1 @@
+"""Operating HarborHook: the local stack (native supervisor), rendering generated files."""
