@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8080"
     api_key: str | None = None
 
+    # --- metrics, NSQ backlog monitor, Prometheus ---
+
+    # --- SLOs and alerting ---
+
+    # --- tracing and logs ---
+
     @field_validator("nsqd_tcp_addresses", "nsqlookupd_http_addresses")
     @classmethod
     def _host_port(cls, value: list[str]) -> list[str]:

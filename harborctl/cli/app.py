@@ -5,14 +5,18 @@ from __future__ import annotations
 import typer
 
 from harborctl.cli import (
+    alerts,
+    backlog,
     deliveries,
     dlq,
     endpoints,
     events,
+    logs,
     run,
     stack,
     subscriptions,
     tenants,
+    traces,
 )
 
 app = typer.Typer(
@@ -31,6 +35,10 @@ app.add_typer(subscriptions.app, name="subscriptions")
 app.add_typer(events.app, name="events")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(dlq.app, name="dlq")
+backlog.register(app)  # backlog
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(traces.app, name="traces")
+app.add_typer(logs.app, name="logs")
 
 
 def main() -> None:
