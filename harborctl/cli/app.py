@@ -7,6 +7,7 @@ import typer
 from harborctl.cli import (
     alerts,
     backlog,
+    bench,
     deliveries,
     dlq,
     endpoints,
@@ -39,6 +40,7 @@ backlog.register(app)  # backlog
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
+bench.register(app)  # bench
 
 
 def main() -> None:

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harborctl.errors import ConfigError
+from harborctl.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("HARBORHOOK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HARBORHOOK_STATE_DIR", str(tmp_path))
+
+
+def test_defaults_are_the_embedded_stack(tmp_path: Path) -> None:
+    settings = load_settings()
+    assert settings.transport == "db"
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'harborhook.db'}"
+    assert settings.max_attempts == 8
+    assert settings.connect_timeout == 2.0 and settings.total_timeout == 5.0
+
+
+def test_environment_overrides_yaml_which_overrides_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "harborhook.yaml"
+    config.write_text("transport: nsq\nworker_max_in_flight: 7\nmax_attempts: 3\n")
+    monkeypatch.setenv("HARBORHOOK_CONFIG", str(config))
+    monkeypatch.setenv("HARBORHOOK_MAX_ATTEMPTS", "5")
+    settings = load_settings()
+    assert settings.transport == "nsq"
+    assert settings.worker_max_in_flight == 7
+    assert settings.max_attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("HARBORHOOK_WORKER_MAX_IN_FLIGHT", "many", "HARBORHOOK_WORKER_MAX_IN_FLIGHT"),
+        ("HARBORHOOK_TRANSPORT", "kafka", "HARBORHOOK_TRANSPORT"),
+        ("HARBORHOOK_NSQD_TCP_ADDRESSES", '["nsqd"]', "HARBORHOOK_NSQD_TCP_ADDRESSES"),
+        ("HARBORHOOK_API_URL", "ftp://x", "HARBORHOOK_API_URL"),
+        ("HARBORHOOK_CONNECT_TIMEOUT", "-1", "HARBORHOOK_CONNECT_TIMEOUT"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert named in str(caught.value)
+
+
+def test_unknown_yaml_key_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("trasnport: nsq\n")
+    monkeypatch.setenv("HARBORHOOK_CONFIG", str(config))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "trasnport" in str(caught.value)
+
+
+def test_malformed_yaml_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("transport: [\n")
+    monkeypatch.setenv("HARBORHOOK_CONFIG", str(config))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(config) in str(caught.value)
+
+
+def test_admin_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
+    key = load_settings().effective_admin_key
+    path = tmp_path / "admin.key"
+    assert path.read_text().strip() == key
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_settings().effective_admin_key == key
