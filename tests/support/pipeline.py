@@ -106,9 +106,7 @@ class Pipeline:
             {**self.env, **env},
         )
         process.start()
-        process.wait_ready(
-            lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        )
+        process.wait_ready(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200)
         process.metrics_url = f"http://127.0.0.1:{port}/metrics"  # type: ignore[attr-defined]
         self.workers.append(process)
         return process

@@ -10,7 +10,11 @@ from harborctl.queue.envelope import DeliveryMessage, dead_letter_body
 
 def test_round_trip_carries_the_trace_context() -> None:
     message = DeliveryMessage(
-        "dlv_1", "evt_1", "ten_1", "ep_1", {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}
+        "dlv_1",
+        "evt_1",
+        "ten_1",
+        "ep_1",
+        {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"},
     )
     raw = message.encode()
     assert json.loads(raw)["v"] == 1

@@ -1,0 +1,342 @@
+"""harborctl against the real ingest API (uvicorn on 127.0.0.1, SQLite, db transport).
+
+No worker runs, so every delivery stays ``queued``: the tests check what the CLI shows and
+how it fails, not delivery itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner, Result
+
+from harborctl.cli.app import app
+from harborctl.settings import Settings
+
+if importlib.util.find_spec("harborctl.ingest.app") is None:
+    pytest.skip("harborctl.ingest.app is not there yet", allow_module_level=True)
+
+ADMIN_KEY = "test-admin"
+
+
+@dataclass(frozen=True)
+class Ingest:
+    url: str
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    tenant_id: str
+    api_key: str
+
+
+@pytest.fixture(scope="module")
+def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
+    import uvicorn
+
+    from harborctl.ingest.app import create_app
+
+    state_dir = tmp_path_factory.mktemp("ingest")
+    settings = Settings(
+        state_dir=state_dir,
+        database_url=f"sqlite:///{state_dir}/hh.db",
+        transport="db",
+        admin_key=ADMIN_KEY,
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # the server gets the bound socket: no port race
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, thread, deadline=time.monotonic() + 20)
+        yield Ingest(url=url, state_dir=state_dir)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _wait_healthy(url: str, thread: threading.Thread, deadline: float) -> None:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if not thread.is_alive():
+            raise RuntimeError("the ingest server thread exited during start-up")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).json() == {"status": "ok"}:
+                return
+        except (httpx.HTTPError, ValueError) as exc:
+            last = exc
+        time.sleep(0.05)
+    raise TimeoutError(f"ingest at {url} not healthy in time: {last!r}")
+
+
+def _base_env(state_dir: Path) -> dict[str, str | None]:
+    """Only the test's HARBORHOOK_* settings (the machine's are blanked out)."""
+    env: dict[str, str | None] = {
+        name: None for name in os.environ if name.startswith("HARBORHOOK_")
+    }
+    env["HARBORHOOK_STATE_DIR"] = str(state_dir)
+    return env
+
+
+def cli(ingest: Ingest, *args: str, key: str | None = None, tenant: str | None = None) -> Result:
+    env = _base_env(ingest.state_dir)
+    env["HARBORHOOK_API_URL"] = ingest.url
+    env["HARBORHOOK_ADMIN_KEY"] = ADMIN_KEY
+    if key is not None:
+        env["HARBORHOOK_API_KEY"] = key
+    if tenant is not None:
+        env["HARBORHOOK_TENANT_ID"] = tenant
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def ok_json(result: Result) -> Any:
+    assert result.exit_code == 0, f"exit {result.exit_code}: {result.output}"
+    return json.loads(result.stdout)
+
+
+def one_error_line(result: Result) -> str:
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line: str = lines[0]
+    assert line.startswith("error: ")
+    return line
+
+
+def new_tenant(ingest: Ingest, name: str) -> TenantInfo:
+    data = ok_json(cli(ingest, "tenants", "create", name, "--json"))
+    return TenantInfo(tenant_id=data["tenant_id"], api_key=data["api_key"])
+
+
+def new_endpoint(ingest: Ingest, who: TenantInfo) -> str:
+    data = ok_json(
+        cli(
+            ingest,
+            "endpoints",
+            "create",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--description",
+            "[test] receiver",
+            "--json",
+            key=who.api_key,
+            tenant=who.tenant_id,
+        )
+    )
+    assert data["secret"].startswith("whsec_")
+    endpoint_id: str = data["endpoint"]["endpoint_id"]
+    return endpoint_id
+
+
+def test_publish_fans_out_and_deliveries_show_it(ingest: Ingest) -> None:
+    acme = new_tenant(ingest, "acme")
+    as_acme = {"key": acme.api_key, "tenant": acme.tenant_id}
+
+    listed = ok_json(cli(ingest, "tenants", "list", "--json"))
+    assert acme.tenant_id in [t["tenant_id"] for t in listed["tenants"]]
+
+    endpoint_id = new_endpoint(ingest, acme)
+    shown = cli(ingest, "endpoints", "list", **as_acme)
+    assert shown.exit_code == 0 and "[test] receiver" in shown.stdout  # verbatim, not markup
+
+    sub = ok_json(
+        cli(
+            ingest,
+            "subscriptions",
+            "create",
+            "--endpoint-id",
+            endpoint_id,
+            "--event-type",
+            "order.created",
+            "--json",
+            **as_acme,
+        )
+    )
+    assert sub["subscription"]["endpoint_id"] == endpoint_id
+    subs = ok_json(cli(ingest, "subscriptions", "list", "--json", **as_acme))
+    assert [s["event_type"] for s in subs["subscriptions"]] == ["order.created"]
+
+    published = ok_json(
+        cli(
+            ingest,
+            "events",
+            "publish",
+            "--type",
+            "order.created",
+            "--data",
+            '{"order_id": 42}',
+            "--idempotency-key",
+            "order-42",
+            "--json",
+            **as_acme,
+        )
+    )
+    assert published["fanout_count"] == 1
+    assert published["duplicate"] is False
+    event_id = published["event_id"]
+
+    again = ok_json(
+        cli(
+            ingest,
+            "events",
+            "publish",
+            "-t",
+            "order.created",
+            "-d",
+            '{"order_id": 42}',
+            "--idempotency-key",
+            "order-42",
+            "--json",
+            **as_acme,
+        )
+    )
+    assert (again["event_id"], again["duplicate"]) == (event_id, True)
+
+    status = ok_json(cli(ingest, "deliveries", "status", event_id, "--json", **as_acme))
+    assert status["event_id"] == event_id
+    [delivery] = status["deliveries"]
+    assert (delivery["endpoint_id"], delivery["status"]) == (endpoint_id, "queued")
+
+    table = cli(ingest, "deliveries", "status", event_id, **as_acme)
+    assert table.exit_code == 0, table.output
+    assert "queued" in table.stdout and "1 deliveries" in table.stdout
+
+    queued = ok_json(
+        cli(
+            ingest, "deliveries", "list", "--status", "queued", "--limit", "10", "--json", **as_acme
+        )
+    )
+    assert [d["delivery_id"] for d in queued["deliveries"]] == [delivery["delivery_id"]]
+
+    detail = ok_json(
+        cli(ingest, "deliveries", "show", delivery["delivery_id"], "--json", **as_acme)
+    )
+    assert detail["delivery"]["delivery_id"] == delivery["delivery_id"]
+    assert detail["attempts"] == []
+    human = cli(ingest, "deliveries", "show", delivery["delivery_id"], **as_acme)
+    assert human.exit_code == 0 and "no attempts yet" in human.stdout
+
+    assert ok_json(cli(ingest, "dlq", "list", "--since", "1h", "--json", **as_acme)) == {
+        "deliveries": []
+    }
+    dry = ok_json(cli(ingest, "dlq", "replay", "--all", "--dry-run", "--json", **as_acme))
+    assert dry == {"dry_run": True, "replayed": 0, "deliveries": []}
+
+
+def test_delete_then_get_answers_not_found(ingest: Ingest) -> None:
+    who = new_tenant(ingest, "deleter")
+    endpoint_id = new_endpoint(ingest, who)
+    as_who = {"key": who.api_key, "tenant": who.tenant_id}
+    sub = ok_json(
+        cli(
+            ingest,
+            "subscriptions",
+            "create",
+            "--endpoint-id",
+            endpoint_id,
+            "--event-type",
+            "a.b",
+            "--json",
+            **as_who,
+        )
+    )
+    sub_id = sub["subscription"]["subscription_id"]
+    assert cli(ingest, "subscriptions", "delete", sub_id, **as_who).exit_code == 0
+    assert cli(ingest, "endpoints", "delete", endpoint_id, **as_who).exit_code == 0
+    gone = cli(ingest, "endpoints", "get", endpoint_id, **as_who)
+    assert gone.exit_code == 4
+    assert endpoint_id in one_error_line(gone)
+
+
+def test_unknown_endpoint_id_fails_naming_the_field(ingest: Ingest) -> None:
+    who = new_tenant(ingest, "typo")
+    result = cli(
+        ingest,
+        "subscriptions",
+        "create",
+        "--endpoint-id",
+        "ep_does_not_exist",
+        "--event-type",
+        "order.created",
+        key=who.api_key,
+        tenant=who.tenant_id,
+    )
+    assert result.exit_code != 0
+    line = one_error_line(result)
+    assert "ep_does_not_exist" in line
+    assert "field: endpoint_id" in line
+
+
+def test_invalid_field_is_named(ingest: Ingest) -> None:
+    who = new_tenant(ingest, "invalid")
+    result = cli(
+        ingest,
+        "endpoints",
+        "create",
+        "--url",
+        "http://127.0.0.1:9/x",
+        "--max-attempts",
+        "0",
+        key=who.api_key,
+        tenant=who.tenant_id,
+    )
+    assert result.exit_code == 2
+    assert "max_attempts" in one_error_line(result)
+
+
+def test_another_tenants_key_answers_404(ingest: Ingest) -> None:
+    owner = new_tenant(ingest, "owner")
+    intruder = new_tenant(ingest, "intruder")
+    endpoint_id = new_endpoint(ingest, owner)
+
+    # the intruder's own tenant, the owner's endpoint id
+    result = cli(
+        ingest, "endpoints", "get", endpoint_id, key=intruder.api_key, tenant=intruder.tenant_id
+    )
+    assert result.exit_code == 4
+    one_error_line(result)
+
+    # the owner's tenant id with the intruder's key
+    result = cli(
+        ingest, "endpoints", "get", endpoint_id, key=intruder.api_key, tenant=owner.tenant_id
+    )
+    assert result.exit_code == 4
+    one_error_line(result)
+
+
+def test_unknown_key_exits_3(ingest: Ingest) -> None:
+    result = cli(ingest, "endpoints", "list", key="hh_not_a_key", tenant="ten_x")
+    assert result.exit_code == 3
+    assert "HARBORHOOK_API_KEY" in one_error_line(result)
+
+
+def test_ingest_not_running_says_cannot_reach(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = _base_env(tmp_path)
+    env.update(
+        HARBORHOOK_API_URL=f"http://127.0.0.1:{port}",
+        HARBORHOOK_API_KEY="k",
+        HARBORHOOK_TENANT_ID="ten_x",
+    )
+    result = CliRunner().invoke(app, ["endpoints", "list"], env=env)
+    assert result.exit_code == 1
+    assert f"cannot reach the ingest API at http://127.0.0.1:{port}" in one_error_line(result)
