@@ -13,7 +13,8 @@
      ├── TransportError         the queue (nsqd) failed
      ├── DeliveryError          an outbound HTTP attempt failed (carries a reason)
      ├── ApiError               the ingest API answered an error (CLI side)
-     └── StackError             starting/stopping the local stack failed
+     ├── StackError             starting/stopping the local stack failed
+     └── ServiceError           an ops service (Alertmanager, ...) unreachable or refusing
 
 Adapters translate third-party exceptions into these; the CLI maps them to one line
 and an exit code.
@@ -101,3 +102,7 @@ class ApiError(HarborHookError):
 
 class StackError(HarborHookError):
     pass
+
+
+class ServiceError(HarborHookError):
+    """An ops service (Alertmanager, Prometheus) is unreachable or refused a request."""

@@ -1,0 +1,231 @@
+"""Write the alerting files, each checked before it replaces the live one.
+
+- ``write_rule_files(settings)``: ``<state_dir>/prometheus/rules/*.yml`` (``promtool check rules``);
+- ``write_alertmanager_config(settings)``: ``<state_dir>/alertmanager/alertmanager.yml``, 0600
+  (``amtool check-config``);
+- ``set_receiver`` / ``remove_receiver``: change the receivers, their secrets and
+  alertmanager.yml together, then reload Alertmanager; a rejected change writes nothing, and a
+  config the running Alertmanager refuses is rolled back.
+
+``harborctl up`` calls the first two; the CLI calls all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from harborctl.alerting import tools
+from harborctl.alerting.alertmanager import render_alertmanager_config
+from harborctl.alerting.receivers import WebhookReceiver
+from harborctl.alerting.rules import render_rule_files
+from harborctl.alerting.store import (
+    AlertingPaths,
+    AnyReceiver,
+    dump_receivers,
+    load_receivers,
+    read_secret,
+)
+from harborctl.errors import NotFound, ServiceError
+from harborctl.ops.alertmanager_client import AlertmanagerClient
+from harborctl.ops.render import write_file
+from harborctl.settings import Settings
+
+SECRET_MODE = 0o600
+
+
+@dataclass
+class Outcome:
+    """What a change did: files written, whether it was checked, whether Alertmanager reloaded."""
+
+    files: list[Path] = field(default_factory=list)
+    validated: bool = False
+    reloaded: bool | None = None  # None: not attempted; False: Alertmanager not running
+    notes: list[str] = field(default_factory=list)
+
+
+def alerting_paths(settings: Settings) -> AlertingPaths:
+    return AlertingPaths(settings.state_dir.expanduser().absolute())
+
+
+# --- Prometheus rules -------------------------------------------------------------------------
+
+
+def write_rule_files(settings: Settings) -> list[Path]:
+    """Render the rule files, check them with promtool (when installed), then write them."""
+    paths = alerting_paths(settings)
+    files = render_rule_files(settings.slo, settings.alerting)
+    promtool = tools.find("promtool")
+    if promtool is not None:
+        with tempfile.TemporaryDirectory(prefix="harborhook-rules-") as directory:
+            staged = [Path(directory) / name for name in files]
+            for path, text in zip(staged, files.values(), strict=True):
+                path.write_text(text)
+            tools.check_rules(promtool, staged)
+    return [write_file(paths.rules_dir / name, text) for name, text in files.items()]
+
+
+def reload_prometheus(url: str) -> bool:
+    """POST /-/reload (needs --web.enable-lifecycle): True when reloaded, False when absent."""
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/-/reload", timeout=10.0)
+    except httpx.HTTPError:
+        return False
+    if response.status_code != 200:
+        raise ServiceError(
+            f"Prometheus at {url} did not reload (HTTP {response.status_code}): "
+            f"{response.text.strip()[:200]}"
+        )
+    return True
+
+
+# --- Alertmanager config ----------------------------------------------------------------------
+
+
+def _render(
+    settings: Settings,
+    receivers: Sequence[AnyReceiver],
+    secrets: Mapping[str, str | None],
+    amtool: str | None,
+) -> str:
+    paths = alerting_paths(settings)
+    return render_alertmanager_config(
+        settings.alerting.notify,
+        receivers,
+        secret_files={r.name: paths.secret_file(r.name) for r in receivers},
+        secrets=secrets,
+        receivers_file=paths.receivers_file,
+        webhook_url_file=amtool is not None and tools.webhook_url_file_supported(amtool),
+    )
+
+
+def _current_secrets(
+    paths: AlertingPaths, receivers: Sequence[AnyReceiver]
+) -> dict[str, str | None]:
+    return {r.name: read_secret(paths, r.name) for r in receivers}
+
+
+def _check(amtool: str | None, text: str) -> bool:
+    """amtool check-config on a staged copy; False when amtool is not installed."""
+    if amtool is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="harborhook-am-") as directory:
+        staged = Path(directory) / "alertmanager.yml"
+        staged.write_text(text)
+        tools.check_alertmanager_config(amtool, staged)
+    return True
+
+
+def write_alertmanager_config(settings: Settings) -> Path:
+    """alertmanager.yml (0600) from the spec and the configured receivers, checked first."""
+    paths = alerting_paths(settings)
+    receivers = load_receivers(paths)
+    amtool = tools.find("amtool")
+    text = _render(settings, receivers, _current_secrets(paths, receivers), amtool)
+    _check(amtool, text)
+    return write_file(paths.alertmanager_config, text, mode=SECRET_MODE)
+
+
+# --- receivers --------------------------------------------------------------------------------
+
+
+def _snapshot(paths: Sequence[Path]) -> dict[Path, bytes | None]:
+    return {path: path.read_bytes() if path.exists() else None for path in paths}
+
+
+def _restore(snapshot: Mapping[Path, bytes | None]) -> None:
+    for path, content in snapshot.items():
+        if content is None:
+            with suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            write_file(path, content.decode(), mode=SECRET_MODE)
+
+
+def _write_secret(paths: AlertingPaths, name: str, secret: str) -> Path:
+    paths.secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(paths.secrets_dir, 0o700)
+    return write_file(paths.secret_file(name), secret + "\n", mode=SECRET_MODE)
+
+
+def _apply(
+    settings: Settings,
+    receivers: list[AnyReceiver],
+    new_secrets: Mapping[str, str | None],
+) -> Outcome:
+    """Check the whole new state, then write it and reload; nothing is written when it fails.
+
+    ``new_secrets`` maps receiver names to their new secret (None: delete the secret file);
+    receivers not named keep theirs.
+    """
+    paths = alerting_paths(settings)
+    amtool = tools.find("amtool")
+    secrets = {**_current_secrets(paths, receivers), **new_secrets}
+    config_text = _render(settings, receivers, secrets, amtool)
+    outcome = Outcome(validated=_check(amtool, config_text))
+    if not outcome.validated:
+        outcome.notes.append("amtool not installed: alertmanager.yml was not checked")
+
+    touched = [paths.receivers_file, paths.alertmanager_config]
+    touched += [paths.secret_file(name) for name in new_secrets]
+    before = _snapshot(touched)
+    for name, secret in new_secrets.items():
+        if secret is None:
+            with suppress(FileNotFoundError):
+                paths.secret_file(name).unlink()
+        else:
+            outcome.files.append(_write_secret(paths, name, secret))
+    outcome.files.append(write_file(paths.receivers_file, dump_receivers(receivers), SECRET_MODE))
+    outcome.files.append(write_file(paths.alertmanager_config, config_text, SECRET_MODE))
+
+    client = AlertmanagerClient(settings.alertmanager_url)
+    try:
+        outcome.reloaded = client.reload()
+    except ServiceError:
+        _restore(before)
+        with suppress(ServiceError):
+            client.reload()
+        raise
+    if not outcome.reloaded:
+        outcome.notes.append(
+            f"Alertmanager is not running at {settings.alertmanager_url}: "
+            "it uses the new config when it starts"
+        )
+    return outcome
+
+
+def set_receiver(settings: Settings, receiver: AnyReceiver, secret: str | None) -> Outcome:
+    """Add or replace the receiver named ``receiver.name`` (its secret replaced too)."""
+    current = load_receivers(alerting_paths(settings))
+    names = [r.name for r in current]
+    if receiver.name in names:
+        current[names.index(receiver.name)] = receiver
+    else:
+        current.append(receiver)
+    return _apply(settings, current, {receiver.name: secret})
+
+
+def remove_receiver(settings: Settings, name: str) -> Outcome:
+    current = load_receivers(alerting_paths(settings))
+    if name not in [r.name for r in current]:
+        raise NotFound("receiver", name)
+    return _apply(settings, [r for r in current if r.name != name], {name: None})
+
+
+def list_receivers(settings: Settings) -> list[tuple[AnyReceiver, str | None]]:
+    """Every receiver with its secret (for masking by the caller)."""
+    paths = alerting_paths(settings)
+    return [(r, read_secret(paths, r.name)) for r in load_receivers(paths)]
+
+
+def webhook_url_inline(settings: Settings, receivers: Sequence[AnyReceiver]) -> bool:
+    """True when some webhook URL had to be written into alertmanager.yml (no url_file)."""
+    amtool = tools.find("amtool")
+    supported = amtool is not None and tools.webhook_url_file_supported(amtool)
+    return not supported and any(isinstance(r, WebhookReceiver) for r in receivers)

@@ -1,0 +1,113 @@
+"""The alert catalogue and the Prometheus rule files rendered from the spec (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harborctl.alerting.spec import (
+    BURN_WINDOWS,
+    RATIO_WINDOWS,
+    AlertingSpec,
+    SloSpec,
+    burn_threshold,
+    duration_seconds,
+)
+from harborctl.ops.render import render_template
+
+RULE_TEMPLATES = {
+    "harborhook-slo.yml": "prometheus/rules/harborhook-slo.yml.j2",
+    "harborhook-operations.yml": "prometheus/rules/harborhook-operations.yml.j2",
+}
+
+
+@dataclass(frozen=True)
+class AlertInfo:
+    name: str
+    severity: str
+    area: str
+    what: str
+
+
+ALERTS: tuple[AlertInfo, ...] = (
+    AlertInfo("HarborHookErrorBudgetBurnFast", "page", "delivery-errors",
+              "error budget burning 14.4x (1h+5m) or 6x (6h+30m)"),
+    AlertInfo("HarborHookErrorBudgetBurnSlow", "ticket", "delivery-errors",
+              "error budget burning 3x (1d+2h) or 1x (3d+6h)"),
+    AlertInfo("HarborHookIngestDown", "page", "ingest", "ingest API not scraped"),
+    AlertInfo("HarborHookWorkerDown", "page", "worker", "a worker not scraped"),
+    AlertInfo("HarborHookPipelineStalled", "page", "pipeline",
+              "events published, nothing delivered"),
+    AlertInfo("HarborHookBacklogHigh", "page", "backlog", "backlog above the high-water mark"),
+    AlertInfo("HarborHookBacklogGrowing", "ticket", "backlog", "backlog growing too fast"),
+    AlertInfo("HarborHookDlqSpike", "ticket", "dlq", "many deliveries dead in a short window"),
+    AlertInfo("HarborHookCircuitOpen", "ticket", "circuit", "an endpoint's breaker open too long"),
+    AlertInfo("HarborHookDeliveryLatencyHigh", "ticket", "delivery-latency",
+              "p99 accepted-to-delivered latency above the objective"),
+)  # fmt: skip
+
+BURN_ALERT_NAMES = {
+    "page": "HarborHookErrorBudgetBurnFast",
+    "ticket": "HarborHookErrorBudgetBurnSlow",
+}
+
+
+def _number(value: float) -> str:
+    """A threshold as PromQL/people read it: 0.144, 60, 0.5 (no float noise)."""
+    return f"{value:.10g}"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.6g}%"
+
+
+def _exhaustion(slo: SloSpec, factor: float) -> str:
+    hours = duration_seconds(slo.window) / factor / 3600
+    return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"
+
+
+def rules_context(slo: SloSpec, alerting: AlertingSpec) -> dict[str, Any]:
+    """Everything the rule templates need; thresholds derived from the objective here."""
+    bad = sorted(set(slo.bad_statuses))
+    outcomes = sorted({"delivered", *bad})
+    burn_alerts = [
+        {
+            "name": BURN_ALERT_NAMES[window.severity],
+            "severity": window.severity,
+            "long": window.long,
+            "short": window.short,
+            "factor": _number(window.factor),
+            "threshold": _number(burn_threshold(slo, window)),
+            "threshold_pct": _percent(burn_threshold(slo, window)),
+            "exhaustion": _exhaustion(slo, window.factor),
+            "for": (
+                alerting.for_.burn_page if window.severity == "page" else alerting.for_.burn_ticket
+            ),
+        }
+        for window in BURN_WINDOWS
+    ]
+    return {
+        "bad_regex": "|".join(bad),
+        "all_regex": "|".join(outcomes),
+        "objective_pct": _percent(slo.delivery_success_objective),
+        "budget_pct": _percent(1 - slo.delivery_success_objective),
+        "slo_window": slo.window,
+        "ratio_windows": RATIO_WINDOWS,
+        "burn_alerts": burn_alerts,
+        "latency_p99_seconds": _number(slo.latency_p99_seconds),
+        "rule_interval": alerting.rule_interval,
+        "runbook_base": alerting.runbook_base_url.rstrip("/"),
+        "jobs": alerting.jobs,
+        "durations": alerting.for_,
+        "backlog_high": alerting.backlog_high,
+        "backlog_growth_per_minute": _number(alerting.backlog_growth_per_minute),
+        "dlq_spike": alerting.dlq_spike,
+        "dlq_spike_window": alerting.dlq_spike_window,
+        "stalled_window": alerting.stalled_window,
+    }
+
+
+def render_rule_files(slo: SloSpec, alerting: AlertingSpec) -> dict[str, str]:
+    """File name → content of every Prometheus rule file."""
+    context = rules_context(slo, alerting)
+    return {name: render_template(template, **context) for name, template in RULE_TEMPLATES.items()}

@@ -1,0 +1,94 @@
+"""A small client for Alertmanager's HTTP API (v2 alerts, lifecycle reload, readiness).
+
+httpx errors are translated into ``ServiceError``; "not running" is an answer, not an error,
+where callers can carry on without Alertmanager (``reload``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from harborctl.errors import ServiceError
+
+TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert as posted to ``/api/v2/alerts``."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "startsAt": self.starts_at.isoformat(),
+        }
+        if self.ends_at is not None:
+            body["endsAt"] = self.ends_at.isoformat()
+        if self.generator_url:
+            body["generatorURL"] = self.generator_url
+        return body
+
+
+class AlertmanagerClient:
+    def __init__(self, base_url: str, timeout: float = TIMEOUT) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return httpx.request(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ServiceError(f"Alertmanager is not running at {self.base_url}") from exc
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"Alertmanager at {self.base_url}: {exc}") from exc
+
+    def is_ready(self) -> bool:
+        try:
+            return self._request("GET", "/-/ready").status_code == 200
+        except ServiceError:
+            return False
+
+    def reload(self) -> bool:
+        """POST /-/reload: True when reloaded, False when nothing listens at the URL."""
+        try:
+            response = self._request("POST", "/-/reload")
+        except ServiceError:
+            if self.is_ready():
+                raise
+            return False
+        if response.status_code != 200:
+            reason = response.text.strip().splitlines()[0] if response.text.strip() else ""
+            raise ServiceError(
+                f"Alertmanager at {self.base_url} refused the new config "
+                f"(HTTP {response.status_code}{': ' + reason if reason else ''})"
+            )
+        return True
+
+    def post_alerts(self, alerts: Sequence[Alert]) -> None:
+        """POST /api/v2/alerts; ServiceError unless Alertmanager accepted them (200)."""
+        response = self._request("POST", "/api/v2/alerts", json=[a.to_api() for a in alerts])
+        if response.status_code != 200:
+            raise ServiceError(
+                f"Alertmanager at {self.base_url} rejected the alert "
+                f"(HTTP {response.status_code}): {response.text.strip()[:200]}"
+            )
+
+    def alerts(self, **filters: str) -> list[dict[str, Any]]:
+        """GET /api/v2/alerts (active, silenced, inhibited as Alertmanager reports them)."""
+        response = self._request("GET", "/api/v2/alerts", params=filters)
+        if response.status_code != 200:
+            raise ServiceError(f"Alertmanager at {self.base_url}: HTTP {response.status_code}")
+        found: list[dict[str, Any]] = response.json()
+        return found
