@@ -39,6 +39,7 @@ import httpx
 
 import harborctl
 from harborctl.errors import StackError
+from harborctl.ops.prometheus import alertmanager_dir, prepare_stack_configs, prometheus_dir
 from harborctl.ops.render import render_template, write_file
 from harborctl.settings import ENV_PREFIX, Settings
 
@@ -49,6 +50,9 @@ DEFAULT_NSQD_HTTP_PORT = 4151
 DEFAULT_NSQLOOKUPD_TCP_PORT = 4160
 DEFAULT_NSQLOOKUPD_HTTP_PORT = 4161
 NSQ_BINARIES = ("nsqlookupd", "nsqd")
+PROMETHEUS_BINARY = "prometheus"
+# Debian names it prometheus-alertmanager; upstream tarballs alertmanager
+ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 
 SUPERVISOR_TEMPLATE = "supervisord.conf.j2"
 DEFAULT_START_TIMEOUT = 60.0
@@ -175,6 +179,8 @@ class StackPlan:
     env: Mapping[str, str]
     stop_wait_seconds: int
     notes: tuple[str, ...] = ()
+    # what `up` renders configs from (Prometheus, Alertmanager); not kept in the state file
+    settings: Settings | None = field(default=None, compare=False, repr=False)
 
     def component(self, name: str) -> Component:
         for component in self.components:
@@ -225,6 +231,7 @@ def component_catalog(
     paths: StackPaths,
     transport: Transport,
     python: str,
+    which: Callable[[str], str | None] = shutil.which,
 ) -> list[Component]:
     """Every component the stack would run for this transport, in start order."""
     harborctl_cmd = (python, "-m", "harborctl")
@@ -294,6 +301,50 @@ def component_catalog(
             listens=((LOOPBACK, settings.worker_metrics_port),),
             detail=f"transport {transport}",
         ),
+        Component(
+            name="monitor",
+            command=(*harborctl_cmd, "run", "monitor", "--port", str(settings.monitor_port)),
+            url=_http(settings.monitor_host, settings.monitor_port, "/metrics"),
+            health_url=_http(settings.monitor_host, settings.monitor_port, "/healthz"),
+            listens=((settings.monitor_host, settings.monitor_port),),
+            detail="backlog (NSQ + database) on /metrics",
+        ),
+    ]
+    prom_dir, am_dir = prometheus_dir(settings), alertmanager_dir(settings)
+    am_listen = f"{LOOPBACK}:{settings.alertmanager_port}"
+    am_binary = next((b for b in ALERTMANAGER_BINARIES if which(b)), ALERTMANAGER_BINARIES[0])
+    prom_listen = f"{LOOPBACK}:{settings.prometheus_port}"
+    components += [
+        Component(
+            name="alertmanager",
+            command=(
+                am_binary,
+                f"--config.file={am_dir / 'alertmanager.yml'}",
+                f"--storage.path={am_dir / 'data'}",
+                f"--web.listen-address={am_listen}",
+                "--cluster.listen-address=",  # empty: no gossip port, single node
+            ),
+            url=f"http://{am_listen}",
+            health_url=f"http://{am_listen}/-/ready",
+            required_binary=am_binary,
+            listens=((LOOPBACK, settings.alertmanager_port),),
+            detail="alerts",
+        ),
+        Component(
+            name="prometheus",
+            command=(
+                PROMETHEUS_BINARY,
+                f"--config.file={prom_dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={prom_dir / 'data'}",
+                f"--web.listen-address={prom_listen}",
+                "--web.enable-lifecycle",
+            ),
+            url=f"http://{prom_listen}",
+            health_url=f"http://{prom_listen}/-/ready",
+            required_binary=PROMETHEUS_BINARY,
+            listens=((LOOPBACK, settings.prometheus_port),),
+            detail="scrapes ingest, worker, monitor",
+        ),
     ]
     return components
 
@@ -353,7 +404,7 @@ def plan_stack(
         transport = "nsq"
 
     components: list[Component] = []
-    for component in component_catalog(settings, options, paths, transport, python):
+    for component in component_catalog(settings, options, paths, transport, python, which):
         if component.required_binary is not None:
             resolved = which(component.required_binary)
             if resolved is None:
@@ -370,6 +421,7 @@ def plan_stack(
         env=stack_environment(settings, options, paths.state_dir, transport, environ),
         stop_wait_seconds=grace + STOP_MARGIN_SECONDS,
         notes=tuple(notes),
+        settings=settings,
     )
 
 
@@ -816,6 +868,10 @@ class NativeStack:
         # the environment may carry secrets (HARBORHOOK_ADMIN_KEY, a database password): 0600
         write_file(paths.config, render_supervisor_config(plan), mode=0o600)
         write_file(paths.stack_file, json.dumps(plan.to_dict(), indent=2) + "\n", mode=0o600)
+        if plan.settings is not None:
+            names = [component.name for component in plan.components]
+            alertmanager = plan.component("alertmanager").url if "alertmanager" in names else None
+            prepare_stack_configs(plan.settings, names, alertmanager)
 
     def _launch_supervisord(self) -> None:
         paths = self.paths

@@ -214,7 +214,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 def test_up_status_down(stack: Stack, transport: str) -> None:
     extra = () if transport == "nsq" else ("--no-nsq",)
     expected = ["nsqlookupd", "nsqd"] if transport == "nsq" else []
-    expected += ["ingest", "worker"]  # monitor and observability land with issue 3
+    expected += ["ingest", "worker", "monitor", *OBSERVABILITY]
 
     started = stack.run_json(*stack.up_args(*extra))
     stack.remember(started)

@@ -110,7 +110,15 @@ def test_with_nsq_every_component_is_a_program_in_start_order(tmp_path: Path) ->
     assert plan.transport == "nsq"
     parser = _parse(render_supervisor_config(plan))
     programs = _programs(parser)
-    assert list(programs) == ["nsqlookupd", "nsqd", "ingest", "worker"]
+    assert list(programs) == [
+        "nsqlookupd",
+        "nsqd",
+        "ingest",
+        "worker",
+        "monitor",
+        "alertmanager",
+        "prometheus",
+    ]
     priorities = [int(program["priority"]) for program in programs.values()]
     assert priorities == sorted(priorities)
 
@@ -158,7 +166,7 @@ def test_without_nsq_binaries_the_transport_is_db(tmp_path: Path) -> None:
     assert plan.transport == "db"
     assert any("not on PATH" in note for note in plan.notes)
     programs = _programs(_parse(render_supervisor_config(plan)))
-    assert list(programs) == ["ingest", "worker"]
+    assert list(programs) == ["ingest", "worker", "monitor"]
     env = dict_of_key_value_pairs(_unescape(programs["worker"]["environment"]))
     assert env["HARBORHOOK_TRANSPORT"] == "db"
     assert "HARBORHOOK_NSQD_TCP_ADDRESSES" not in env
@@ -167,7 +175,13 @@ def test_without_nsq_binaries_the_transport_is_db(tmp_path: Path) -> None:
 def test_no_nsq_forces_db_even_when_installed(tmp_path: Path) -> None:
     plan = _plan(tmp_path, _which_all, StackOptions(nsq=False))
     assert plan.transport == "db"
-    assert [c.name for c in plan.components] == ["ingest", "worker"]
+    assert [c.name for c in plan.components] == [
+        "ingest",
+        "worker",
+        "monitor",
+        "alertmanager",
+        "prometheus",
+    ]
 
 
 def test_supervisord_itself_listens_on_a_unix_socket_in_the_state_dir(tmp_path: Path) -> None:
@@ -194,7 +208,15 @@ def test_supervisord_reads_the_config_as_planned(tmp_path: Path) -> None:
         for group in options.process_group_configs
         for process in group.process_configs
     }
-    assert list(processes) == ["nsqlookupd", "nsqd", "ingest", "worker"]
+    assert list(processes) == [
+        "nsqlookupd",
+        "nsqd",
+        "ingest",
+        "worker",
+        "monitor",
+        "alertmanager",
+        "prometheus",
+    ]
     for component in plan.components:
         process = processes[component.name]
         assert shlex.split(process.command) == list(component.command)

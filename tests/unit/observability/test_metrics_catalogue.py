@@ -1,0 +1,96 @@
+"""The metric catalogue of DESIGN.md, and the label budget that bounds its label values."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from harborctl.observability.metrics import OTHER, LabelBudget, Metrics
+
+# DESIGN.md "Metrics": name → (type, labels); the worker/ingest process part of it
+CATALOGUE = {
+    "harborhook_events_published": ("counter", {"tenant_id"}),
+    "harborhook_publish_latency_seconds": ("histogram", {"tenant_id"}),
+    "harborhook_deliveries": ("counter", {"status", "tenant_id", "endpoint_id"}),
+    "harborhook_delivery_latency_seconds": ("histogram", {"tenant_id"}),
+    "harborhook_delivery_e2e_seconds": ("histogram", {"tenant_id"}),
+    "harborhook_retries": ("counter", {"endpoint_id", "reason"}),
+    "harborhook_dlq": ("counter", {"endpoint_id", "reason"}),
+    "harborhook_worker_backlog": ("gauge", set()),
+    "harborhook_circuit_open": ("gauge", {"endpoint_id"}),
+}
+
+
+def _exercised() -> Metrics:
+    metrics = Metrics()
+    metrics.published("t1", 0.01)
+    metrics.attempt_finished("failed", "t1", "e1", 0.2)
+    metrics.attempt_finished("delivered", "t1", "e1", 0.1)
+    metrics.delivered_end_to_end("t1", 1.5)
+    metrics.retried("e1", "http_5xx")
+    metrics.dead_lettered("e1", "timeout")
+    metrics.breaker_state("e1", False)
+    return metrics
+
+
+def _labels_of(metrics: Metrics) -> dict[str, tuple[str, set[str]]]:
+    text = generate_latest(metrics.registry).decode()
+    found: dict[str, tuple[str, set[str]]] = {}
+    for family in text_string_to_metric_families(text):
+        labels: set[str] = set()
+        for sample in family.samples:
+            if sample.name.endswith(("_total", "_count", "_sum", "_bucket")) or (
+                sample.name == family.name
+            ):
+                labels |= set(sample.labels) - {"le"}
+        found[family.name] = (family.type, labels)
+    return found
+
+
+def test_catalogue_matches_design_name_for_name() -> None:
+    assert _labels_of(_exercised()) == CATALOGUE
+
+
+def test_counters_are_exposed_with_the_total_suffix() -> None:
+    text = generate_latest(_exercised().registry).decode()
+    for name in ("events_published", "deliveries", "retries", "dlq"):
+        assert f"harborhook_{name}_total{{" in text
+
+
+def test_latency_buckets_span_milliseconds_to_tens_of_seconds() -> None:
+    text = generate_latest(_exercised().registry).decode()
+    assert 'harborhook_delivery_latency_seconds_bucket{le="0.005"' in text
+    assert 'harborhook_delivery_latency_seconds_bucket{le="30.0"' in text
+
+
+def test_an_attempt_without_http_request_is_counted_without_latency() -> None:
+    metrics = Metrics()
+    metrics.attempt_finished("dead", "t1", "e1", None)
+    text = generate_latest(metrics.registry).decode()
+    assert 'harborhook_deliveries_total{endpoint_id="e1",status="dead",tenant_id="t1"} 1.0' in text
+    assert "harborhook_delivery_latency_seconds_count" not in text
+
+
+def test_label_budget_folds_values_past_the_limit_into_other() -> None:
+    budget = LabelBudget(3)
+    assert [budget(v) for v in ("a", "b", "c")] == ["a", "b", "c"]
+    assert budget("d") == OTHER
+    assert budget("e") == OTHER
+    assert budget("a") == "a"  # admitted values keep their own series
+
+
+def test_past_the_bound_new_endpoints_share_one_other_series() -> None:
+    metrics = Metrics(label_limit=500)
+    for n in range(600):
+        metrics.attempt_finished("delivered", "tenant", f"ep{n}", 0.01)
+    samples = [
+        s
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        if family.name == "harborhook_deliveries"
+        for s in family.samples
+        if s.name == "harborhook_deliveries_total"
+    ]
+    endpoints = {s.labels["endpoint_id"]: s.value for s in samples}
+    assert len(endpoints) == 501  # 500 admitted + `other`
+    assert endpoints[OTHER] == 100
+    assert sum(endpoints.values()) == 600  # nothing lost, only folded
