@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from harborctl.alerting.spec import AlertingSpec, SloSpec
 from harborctl.errors import ConfigError
 
 ENV_PREFIX = "HARBORHOOK_"
@@ -101,10 +102,28 @@ class Settings(BaseSettings):
     api_key: str | None = None
 
     # --- metrics, NSQ backlog monitor, Prometheus ---
+    monitor_host: str = "127.0.0.1"
+    monitor_port: int = Field(default=9102, ge=0, le=65535)
+    monitor_poll_interval: float = Field(default=5.0, gt=0)  # seconds between backlog polls
+    prometheus_port: int = Field(default=9090, ge=0, le=65535)
+    prometheus_scrape_interval: str = "5s"
+    alertmanager_port: int = Field(default=9093, ge=0, le=65535)
+    prometheus_url: str = "http://127.0.0.1:9090"
+    alertmanager_url: str = "http://127.0.0.1:9093"
 
     # --- SLOs and alerting ---
+    slo: SloSpec = SloSpec()  # YAML section `slo:` (harborctl.alerting.spec)
+    alerting: AlertingSpec = AlertingSpec()  # YAML section `alerting:`
 
     # --- tracing and logs ---
+    otlp_endpoint: str | None = None  # OTLP/HTTP base, e.g. http://tempo:4318; None: span file
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    trace_export_delay_ms: int = Field(default=1000, ge=1)  # batch export interval
+    tempo_url: str | None = None  # e.g. http://127.0.0.1:3200; None: read the span file
+    loki_url: str | None = None  # e.g. http://127.0.0.1:3100; None: read the log files
+    log_dir: Path | None = None  # default <state_dir>/logs
+    log_to_file: bool = True  # JSON lines files under log_dir (off in containers: stdout only)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("nsqd_tcp_addresses", "nsqlookupd_http_addresses")
     @classmethod

@@ -1,4 +1,4 @@
-"""harborctl run ingest|worker|receiver: run one HarborHook process in the foreground."""
+"""harborctl run ingest|worker|monitor|receiver: run one HarborHook process in the foreground."""
 
 from __future__ import annotations
 
@@ -45,6 +45,24 @@ def worker(
         if metrics_port is not None:
             overrides["worker_metrics_port"] = metrics_port
         run_worker(load_settings(**overrides))
+
+
+@app.command()
+def monitor(
+    port: int | None = typer.Option(None, help="Port of /metrics (default: monitor_port)."),
+    interval: float | None = typer.Option(None, help="Seconds between backlog polls."),
+) -> None:
+    """The backlog monitor: NSQ topic/channel stats and the database backlog on /metrics."""
+    with cli_errors():
+        from harborctl.observability.nsq_monitor import run_monitor
+        from harborctl.settings import load_settings
+
+        overrides: dict[str, object] = {}
+        if port is not None:
+            overrides["monitor_port"] = port
+        if interval is not None:
+            overrides["monitor_poll_interval"] = interval
+        run_monitor(load_settings(**overrides))
 
 
 @app.command()

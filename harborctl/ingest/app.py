@@ -30,7 +30,10 @@ from harborctl.ingest.schemas import (
     subscription_view,
     tenant_view,
 )
+from harborctl.ingest.tracing import native_telemetry_excluded, publish_span
+from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import Metrics
+from harborctl.observability.tracing import current_trace_id
 from harborctl.queue.base import Publisher
 from harborctl.services.publish import PublishService
 from harborctl.settings import Settings
@@ -93,6 +96,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
         version="1",
         description="Publish events; manage tenants, endpoints, subscriptions and the DLQ.",
         lifespan=lifespan,
+        # FastAPI's request spans for the other routes; publish has its own server span
+        telemetry={"exclude": native_telemetry_excluded, "operation_spans": False},
     )
     install_error_handlers(app)
     _add_routes(app)
@@ -230,25 +235,34 @@ def _add_routes(app: FastAPI) -> None:
         },
     )
     async def publish(tenant_id: str, request: Request, who: PrincipalDep) -> dict[str, Any]:
-        rt = runtime(request)
-        await run_in_threadpool(_tenant, rt, who, tenant_id)
-        body = await _read_limited(request, rt.settings.max_payload_bytes)
-        event = _parse_publish(body)
-        payload = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(payload) > rt.settings.max_payload_bytes:
-            raise PayloadTooLarge("payload", "payload is larger than the limit")
-        outcome = await rt.publishing.publish(
-            tenant_id,
-            event_type=event.event_type,
-            payload=payload,
-            idempotency_key=event.idempotency_key,
-        )
-        return {
-            "event_id": outcome.event_id,
-            "fanout_count": outcome.fanout_count,
-            "duplicate": outcome.duplicate,
-            "trace_id": None,
-        }
+        with publish_span(request, tenant_id) as span, log_context(tenant_id=tenant_id):
+            rt = runtime(request)
+            await run_in_threadpool(_tenant, rt, who, tenant_id)
+            body = await _read_limited(request, rt.settings.max_payload_bytes)
+            event = _parse_publish(body)
+            payload = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
+            if len(payload) > rt.settings.max_payload_bytes:
+                raise PayloadTooLarge("payload", "payload is larger than the limit")
+            span.set_attribute("event_type", event.event_type)
+            outcome = await rt.publishing.publish(
+                tenant_id,
+                event_type=event.event_type,
+                payload=payload,
+                idempotency_key=event.idempotency_key,
+            )
+            span.set_attributes(
+                {
+                    "event_id": outcome.event_id,
+                    "fanout_count": outcome.fanout_count,
+                    "duplicate": outcome.duplicate,
+                }
+            )
+            return {
+                "event_id": outcome.event_id,
+                "fanout_count": outcome.fanout_count,
+                "duplicate": outcome.duplicate,
+                "trace_id": current_trace_id(),
+            }
 
     @app.get("/v1/tenants/{tenant_id}/events/{event_id}/deliveries", tags=["deliveries"])
     def event_deliveries(

@@ -17,6 +17,7 @@ import nsq
 from harborctl.errors import TransportError, ValidationError
 from harborctl.queue.base import Done, Handler, Later
 from harborctl.queue.envelope import DeliveryMessage
+from harborctl.queue.tracing import producer_span, producer_spans
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +54,20 @@ class NsqPublisher:
         return bool(self._writer is not None and self._writer.conns)
 
     async def publish(self, messages: Sequence[DeliveryMessage]) -> None:
+        """One PUB/MPUB; one PRODUCER span per trace among the messages, whose context
+        replaces the message's own in the envelope (the consumer becomes its child)."""
         if not messages:
             return
-        bodies = [m.encode() for m in messages]
-        if len(bodies) == 1:
-            await self._call(self._writer.pub, self.topic, bodies[0])
-        else:
-            await self._call(self._writer.mpub, self.topic, bodies)
+        with producer_spans(self.topic, messages) as traced:
+            bodies = [m.encode() for m in traced]
+            if len(bodies) == 1:
+                await self._call(self._writer.pub, self.topic, bodies[0])
+            else:
+                await self._call(self._writer.mpub, self.topic, bodies)
 
     async def publish_dead_letter(self, body: bytes) -> None:
-        await self._call(self._writer.pub, self.dlq_topic, body)
+        with producer_span(self.dlq_topic, 1):
+            await self._call(self._writer.pub, self.dlq_topic, body)
 
     async def _call(self, method: Any, *args: Any) -> None:
         if self._writer is None:

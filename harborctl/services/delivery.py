@@ -18,9 +18,12 @@ from harborctl.domain.models import DeliveryStatus, FailureReason
 from harborctl.domain.ratelimit import TokenBucket
 from harborctl.domain.retry import RetryPolicy, parse_retry_after
 from harborctl.domain.signing import signature_headers
+from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import Metrics
+from harborctl.observability.tracing import current_trace_id
 from harborctl.queue.base import Disposition, Done, Later, Publisher
 from harborctl.queue.envelope import DeliveryMessage, dead_letter_body
+from harborctl.services.tracing import Span, attempt_span, note_deferred, record_attempt
 from harborctl.store.repository import AttemptRecord, Store, WorkItem
 from harborctl.worker.http import HttpResult, WebhookClient
 
@@ -95,6 +98,15 @@ class DeliveryProcessor:
         return await self.process(message, claimed)
 
     async def process(self, message: DeliveryMessage, claimed: bool) -> Disposition:
+        with log_context(
+            tenant_id=message.tenant_id,
+            event_id=message.event_id,
+            endpoint_id=message.endpoint_id,
+            delivery_id=message.delivery_id,
+        ):
+            return await self._process(message, claimed)
+
+    async def _process(self, message: DeliveryMessage, claimed: bool) -> Disposition:
         item = await asyncio.to_thread(self.store.load_work, message.delivery_id)
         if item is None:
             log.warning("delivery %s does not exist; dropping its message", message.delivery_id)
@@ -135,13 +147,29 @@ class DeliveryProcessor:
         wait = self.guards.bucket(endpoint.id, endpoint.rate_limit_rps).try_acquire(mono)
         if wait > 0:
             return await self._defer(item, wait, FailureReason.RATE_LIMITED)
+        with attempt_span(attempt_no) as span, log_context(attempt=attempt_no):
+            return await self._send(message, item, attempt_no, breaker, span)
 
+    async def _send(
+        self,
+        message: DeliveryMessage,
+        item: WorkItem,
+        attempt_no: int,
+        breaker: CircuitBreaker,
+        span: Span,
+    ) -> Disposition:
+        """One HTTP attempt (inside its attempt span), recorded; then done, retry or dead."""
+        delivery, endpoint = item.delivery, item.endpoint
         started_at = self.clock()
         timestamp = int(started_at.timestamp())
         headers = signature_headers(endpoint.secret, item.event.id, timestamp, item.event.payload)
         headers["Content-Type"] = "application/json"
+        trace_id = current_trace_id()
+        if trace_id:
+            headers["X-Trace-Id"] = trace_id
         result = await self.client.post(endpoint.url, item.event.payload, headers)
         finished = self.clock()
+        record_attempt(span, result.http_status, result.reason, result.error)
 
         if result.ok:
             breaker.record_success()
@@ -164,6 +192,13 @@ class DeliveryProcessor:
             )
             self.metrics.delivered_end_to_end(
                 delivery.tenant_id, (finished - item.event.created_at).total_seconds()
+            )
+            log.info(
+                "delivery %s delivered on attempt %d (HTTP %s, %.0f ms)",
+                delivery.id,
+                attempt_no,
+                result.http_status,
+                result.duration * 1000,
             )
             return Done()
 
@@ -230,7 +265,9 @@ class DeliveryProcessor:
             now,
         )
         tenant, endpoint_id = item.delivery.tenant_id, item.endpoint.id
-        self.metrics.attempt_finished("dead", tenant, endpoint_id, result.duration)
+        # no HTTP attempt (endpoint deleted): counted, but no latency observed
+        seconds = result.duration if started_at is not None else None
+        self.metrics.attempt_finished("dead", tenant, endpoint_id, seconds)
         self.metrics.dead_lettered(endpoint_id, reason.value)
         log.warning(
             "delivery %s is dead after %d attempts (%s)", item.delivery.id, attempt_no, reason.value
@@ -244,6 +281,7 @@ class DeliveryProcessor:
 
     async def _defer(self, item: WorkItem, delay: float, reason: FailureReason) -> Disposition:
         """Not attempted: hand it back for later. Deferred, never dropped."""
+        note_deferred(reason, delay)
         now = self.clock()
         await asyncio.to_thread(
             self.store.release,

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from harborctl.errors import TransportError
 from harborctl.observability.metrics import Metrics
+from harborctl.observability.tracing import SPAN_FAN_OUT, inject_context, tracer
 from harborctl.queue.base import Publisher
 from harborctl.queue.envelope import DeliveryMessage
 from harborctl.store.repository import PublishOutcome, Store
@@ -42,35 +43,50 @@ class PublishService:
         """Commit first, then publish: a crash in between leaves `queued` rows for the
         reconciler, never an accepted event without deliveries."""
         started = time.perf_counter()
-        outcome = await asyncio.to_thread(
-            self.store.publish_event,
-            tenant_id,
-            event_type=event_type,
-            payload=payload,
-            idempotency_key=idempotency_key,
-            now=self.clock(),
-            trace_context=trace_context,
-        )
-        if outcome.duplicate:
-            return outcome
-        messages = [
-            DeliveryMessage(
-                delivery_id=d.id,
-                event_id=d.event_id,
-                tenant_id=d.tenant_id,
-                endpoint_id=d.endpoint_id,
-                trace_context=trace_context or {},
+        with tracer().start_as_current_span(
+            SPAN_FAN_OUT, attributes={"tenant_id": tenant_id, "event_type": event_type}
+        ) as span:
+            # stored with each delivery row and carried by each message: the worker (and
+            # every retry, replay or re-publish) continues this trace
+            context = trace_context if trace_context is not None else inject_context()
+            outcome = await asyncio.to_thread(
+                self.store.publish_event,
+                tenant_id,
+                event_type=event_type,
+                payload=payload,
+                idempotency_key=idempotency_key,
+                now=self.clock(),
+                trace_context=context,
             )
-            for d in outcome.deliveries
-        ]
-        try:
-            await self.publisher.publish(messages)
-        except TransportError as exc:
-            # accepted and durable: the reconciler re-publishes what stays queued
-            log.warning(
-                "event %s committed but not published (%s); reconciler will retry",
-                outcome.event_id,
-                exc,
+            span.set_attributes(
+                {
+                    "event_id": outcome.event_id,
+                    "fanout_count": outcome.fanout_count,
+                    "duplicate": outcome.duplicate,
+                }
             )
+            if outcome.duplicate:
+                return outcome
+            messages = [
+                DeliveryMessage(
+                    delivery_id=d.id,
+                    event_id=d.event_id,
+                    tenant_id=d.tenant_id,
+                    endpoint_id=d.endpoint_id,
+                    trace_context=context,
+                )
+                for d in outcome.deliveries
+            ]
+            try:
+                await self.publisher.publish(messages)
+            except TransportError as exc:
+                # accepted and durable: the reconciler re-publishes what stays queued
+                span.record_exception(exc)
+                log.warning(
+                    "event %s committed but not published (%s); reconciler will retry",
+                    outcome.event_id,
+                    exc,
+                    extra={"event_id": outcome.event_id},
+                )
         self.metrics.published(tenant_id, time.perf_counter() - started)
         return outcome

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from harborctl.domain.models import FailureReason
+from harborctl.observability.tracing import client_trace_configs
 
 MAX_ERROR_TEXT = 500
 
@@ -45,6 +46,7 @@ class WebhookClient:
             timeout=self.timeout,
             headers={"User-Agent": "HarborHook/0.1"},
             auto_decompress=False,
+            trace_configs=client_trace_configs(),  # a CLIENT span per POST
         )
 
     async def close(self) -> None:

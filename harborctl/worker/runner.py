@@ -13,7 +13,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from harborctl.domain.retry import RetryPolicy
+from harborctl.observability.logging import setup_logging
 from harborctl.observability.metrics import Metrics
+from harborctl.observability.tracing import (
+    WORKER_SERVICE,
+    setup_tracing,
+    shutdown_tracing,
+    traced_handler,
+)
 from harborctl.queue.base import Consumer, Publisher
 from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
 from harborctl.settings import Settings
@@ -81,7 +88,12 @@ class Worker:
             clock=utcnow,
         )
         metrics_runner = await self._serve_metrics()
-        tasks = [asyncio.create_task(consumer.run(processor), name="consumer")]
+        handler = traced_handler(
+            processor,
+            system=s.transport,
+            destination=s.deliveries_topic if s.transport == "nsq" else "deliveries",
+        )
+        tasks = [asyncio.create_task(consumer.run(handler), name="consumer")]
         if s.transport == "nsq":
             self.reconciler = Reconciler(
                 store,
@@ -176,7 +188,8 @@ class Worker:
 
 
 def run_worker(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging(settings, WORKER_SERVICE)
+    setup_tracing(settings, WORKER_SERVICE)
 
     async def main() -> None:
         worker = Worker(settings)
@@ -185,4 +198,7 @@ def run_worker(settings: Settings) -> None:
             loop.add_signal_handler(sig, worker.stop)
         await worker.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        shutdown_tracing()  # flush the spans still queued (SIGTERM drains, then this)
