@@ -74,10 +74,9 @@ def _collector(settings: Settings, database: bool) -> Collect:
 
     store = None
     if database:
-        from harborctl.store.database import make_engine
         from harborctl.store.repository import Store
 
-        store = Store(make_engine(settings.resolved_database_url))
+        store = Store.open(settings.resolved_database_url)
     lookupds = settings.nsqlookupd_http_addresses if settings.transport == "nsq" else None
 
     def collect() -> BacklogSnapshot:

@@ -240,11 +240,10 @@ class Monitor:
 def run_monitor(settings: Settings) -> None:
     """``harborctl run monitor``: until SIGTERM/SIGINT."""
     from harborctl.observability.logging import setup_logging
-    from harborctl.store.database import make_engine
     from harborctl.store.repository import Store
 
     setup_logging(settings, "harborhook-monitor")
-    store = Store(make_engine(settings.resolved_database_url))
+    store = Store.open(settings.resolved_database_url)
 
     async def main() -> None:
         monitor = Monitor(settings, store)

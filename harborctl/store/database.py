@@ -22,7 +22,8 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, readonly: bool = False) -> Engine:
+    """An engine for ``url``; ``readonly`` SQLite engines never take the write lock."""
     url = normalise_url(url)
     try:
         parsed = make_url(url)
@@ -40,9 +41,19 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        # take the write lock at BEGIN so concurrent writers queue instead of deadlocking
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # writers take the lock at BEGIN so they queue instead of failing to upgrade a read
+        # lock mid-transaction; readers use deferred transactions and never wait on writers
+        begin = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        if readonly:
+            event.listen(engine, "connect", _sqlite_query_only)
     return engine
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

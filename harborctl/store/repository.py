@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from harborctl.domain.models import (
     new_id,
 )
 from harborctl.errors import Conflict, NotFound, StoreError, ValidationError
+from harborctl.store.database import make_engine
 from harborctl.store.schema import (
     api_keys,
     deliveries,
@@ -136,16 +139,43 @@ def _event(row: Any) -> Event:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    """Repositories over one database.
+
+    Reads go through ``reader``, writes through ``_write()``. On SQLite they are two engines:
+    writers take the database lock at BEGIN (and queue on a per-process lock first, so
+    threads do not spin in SQLite's sleeping busy handler), while readers start deferred
+    transactions that never block on writers (WAL). On PostgreSQL both are the same engine.
+    """
+
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
         self.engine = engine
+        self.reader = reader or engine
         self._is_postgres = engine.dialect.name == "postgresql"
+        self._write_lock = None if self._is_postgres else threading.Lock()
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = make_engine(url)
+        reader = make_engine(url, readonly=True) if engine.dialect.name == "sqlite" else None
+        return cls(engine, reader)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def ping(self) -> None:
         try:
-            with self.engine.connect() as conn:
+            with self.reader.connect() as conn:
                 conn.execute(select(1))
         except SQLAlchemyError as exc:
             raise StoreError(f"database unreachable: {exc}") from exc
@@ -155,7 +185,7 @@ class Store:
     def create_tenant(self, name: str, now: datetime) -> tuple[Tenant, str]:
         tenant = Tenant(id=new_id("ten"), name=name, created_at=now)
         key = "hh_" + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(insert(tenants).values(id=tenant.id, name=name, created_at=now))
             conn.execute(
                 insert(api_keys).values(
@@ -169,18 +199,18 @@ class Store:
         return tenant, key
 
     def list_tenants(self) -> list[Tenant]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.created_at)).all()
         return [Tenant(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
 
     def tenant_for_key(self, key: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(
                 select(api_keys.c.tenant_id).where(api_keys.c.key_hash == hash_api_key(key))
             ).scalar_one_or_none()
 
     def tenant_exists(self, tenant_id: str) -> bool:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             found = conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first()
         return found is not None
 
@@ -207,7 +237,7 @@ class Store:
             created_at=now,
             secret=secret,
         )
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 insert(endpoints).values(
                     id=endpoint.id,
@@ -223,7 +253,7 @@ class Store:
         return endpoint
 
     def list_endpoints(self, tenant_id: str) -> list[Endpoint]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(endpoints)
                 .where(endpoints.c.tenant_id == tenant_id, endpoints.c.deleted_at.is_(None))
@@ -232,7 +262,7 @@ class Store:
         return [_endpoint(r) for r in rows]
 
     def get_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return _endpoint(self._live_endpoint_row(conn, tenant_id, endpoint_id))
 
     def _live_endpoint_row(self, conn: Connection, tenant_id: str, endpoint_id: str) -> Any:
@@ -249,7 +279,7 @@ class Store:
 
     def delete_endpoint(self, tenant_id: str, endpoint_id: str, now: datetime) -> None:
         """Soft delete: history keeps pointing at it; its subscriptions go."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             self._live_endpoint_row(conn, tenant_id, endpoint_id)
             conn.execute(
                 update(endpoints).where(endpoints.c.id == endpoint_id).values(deleted_at=now)
@@ -269,7 +299,7 @@ class Store:
             created_at=now,
         )
         try:
-            with self.engine.begin() as conn:
+            with self._write() as conn:
                 try:
                     self._live_endpoint_row(conn, tenant_id, endpoint_id)
                 except NotFound as exc:
@@ -290,7 +320,7 @@ class Store:
         return sub
 
     def list_subscriptions(self, tenant_id: str) -> list[Subscription]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(subscriptions)
                 .where(subscriptions.c.tenant_id == tenant_id)
@@ -299,7 +329,7 @@ class Store:
         return [_subscription(r) for r in rows]
 
     def delete_subscription(self, tenant_id: str, subscription_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 subscriptions.delete().where(
                     subscriptions.c.id == subscription_id,
@@ -327,7 +357,7 @@ class Store:
         """
         for _ in range(3):  # a concurrent publish of the same key may win the race once
             try:
-                with self.engine.begin() as conn:
+                with self._write() as conn:
                     return self._publish_in(
                         conn, tenant_id, event_type, payload, idempotency_key, now, trace_context
                     )
@@ -426,7 +456,7 @@ class Store:
         return PublishOutcome(event_id, made, False)
 
     def get_event(self, tenant_id: str, event_id: str) -> Event:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(events).where(events.c.id == event_id, events.c.tenant_id == tenant_id)
             ).first()
@@ -438,7 +468,7 @@ class Store:
 
     def deliveries_for_event(self, tenant_id: str, event_id: str) -> list[Delivery]:
         self.get_event(tenant_id, event_id)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(deliveries)
                 .where(deliveries.c.event_id == event_id, deliveries.c.tenant_id == tenant_id)
@@ -469,11 +499,11 @@ class Store:
                 ~select(child.c.id).where(child.c.replay_of == deliveries.c.id).exists()
             )
         query = query.order_by(deliveries.c.updated_at.desc(), deliveries.c.id).limit(limit)
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_delivery(r) for r in conn.execute(query).all()]
 
     def get_delivery(self, tenant_id: str, delivery_id: str) -> tuple[Delivery, list[Attempt]]:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(
                 select(deliveries).where(
                     deliveries.c.id == delivery_id, deliveries.c.tenant_id == tenant_id
@@ -502,7 +532,7 @@ class Store:
 
     def count_by_status(self) -> dict[tuple[str, str, str], int]:
         """(tenant_id, endpoint_id, status) → count: the backlog as the database sees it."""
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(
                     deliveries.c.tenant_id,
@@ -516,7 +546,7 @@ class Store:
     # deliveries: the worker's side ----------------------------------------------------
 
     def load_work(self, delivery_id: str) -> WorkItem | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
             if row is None:
                 return None
@@ -535,7 +565,7 @@ class Store:
 
     def claim(self, delivery_id: str, worker_id: str, now: datetime, lease: timedelta) -> bool:
         """Take the delivery for one attempt; False if it is final or another worker holds it."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id, self._claimable(now))
@@ -566,7 +596,7 @@ class Store:
         pick = select(deliveries).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
         if self._is_postgres:
             pick = pick.with_for_update(skip_locked=True)
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             rows = conn.execute(pick).all()
             if not rows:
                 return []
@@ -583,7 +613,7 @@ class Store:
         return [_delivery(r) for r in rows]
 
     def next_due_at(self) -> datetime | None:
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return conn.execute(
                 select(func.min(deliveries.c.next_attempt_at)).where(
                     deliveries.c.status.in_(RETRYABLE)
@@ -610,7 +640,7 @@ class Store:
             values["next_attempt_at"] = record.next_attempt_at
         elif record.outcome is DeliveryStatus.DEAD:
             values["dead_reason"] = record.reason
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id, deliveries.c.claimed_by == worker_id)
@@ -636,7 +666,7 @@ class Store:
         self, delivery_id: str, worker_id: str, next_attempt_at: datetime, now: datetime
     ) -> None:
         """Give a claimed delivery back unattempted (rate limit, open circuit, shutdown)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(
                 select(deliveries.c.attempts).where(
                     deliveries.c.id == delivery_id, deliveries.c.claimed_by == worker_id
@@ -660,7 +690,7 @@ class Store:
     # replay and reconciliation ----------------------------------------------------------
 
     def replay(self, tenant_id: str, delivery_id: str, now: datetime) -> Delivery:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(
                 select(deliveries).where(
                     deliveries.c.id == delivery_id, deliveries.c.tenant_id == tenant_id
@@ -697,7 +727,7 @@ class Store:
         )
         if dry_run:
             return [(None, d.id) for d in candidates]
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             rows = conn.execute(
                 select(deliveries).where(deliveries.c.id.in_([d.id for d in candidates]))
             ).all()
@@ -768,14 +798,14 @@ class Store:
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             return [_delivery(r) for r in conn.execute(query).all()]
 
     def mark_republished(self, delivery_ids: Sequence[str], now: datetime) -> None:
         """Restart the reconciler's clock for deliveries whose message was sent again."""
         if not delivery_ids:
             return
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status.in_(RETRYABLE))

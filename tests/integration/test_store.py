@@ -10,7 +10,7 @@ import pytest
 
 from harborctl.domain.models import DeliveryStatus
 from harborctl.errors import Conflict, NotFound, ValidationError
-from harborctl.store.database import make_engine, migrate
+from harborctl.store.database import migrate
 from harborctl.store.repository import AttemptRecord, Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -19,7 +19,7 @@ LEASE = timedelta(seconds=30)
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    made = Store(make_engine(database_url))
+    made = Store.open(database_url)
     migrate(made.engine)
     migrate(made.engine)  # idempotent
     try:
