@@ -7,6 +7,7 @@ The defaults are the embedded stack: SQLite in the state dir and the ``db`` tran
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from functools import cached_property
@@ -48,6 +49,30 @@ class _YamlSource(PydanticBaseSettingsSource):
         if not isinstance(data, dict):
             raise ConfigError(str(self.path), "the top level must be a mapping")
         return data
+
+
+class _StackSource(PydanticBaseSettingsSource):
+    """What a running native stack decided (``harborctl up`` writes it, ``down`` removes it).
+
+    Ranks below the environment and above the YAML file, so CLI commands talk to the stack
+    that is actually running (its transport, NSQ addresses, ports).
+    """
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        state = os.environ.get(ENV_PREFIX + "STATE_DIR")
+        path = stack_settings_file(Path(state) if state else default_state_dir())
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def stack_settings_file(state_dir: Path) -> Path:
+    return state_dir / "run" / "settings.json"
 
 
 class Settings(BaseSettings):
@@ -150,7 +175,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls, config_file_path()))
+        return (
+            init_settings,
+            env_settings,
+            _StackSource(settings_cls),
+            _YamlSource(settings_cls, config_file_path()),
+        )
 
     @property
     def resolved_database_url(self) -> str:

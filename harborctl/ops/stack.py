@@ -41,7 +41,7 @@ import harborctl
 from harborctl.errors import StackError
 from harborctl.ops.prometheus import alertmanager_dir, prepare_stack_configs, prometheus_dir
 from harborctl.ops.render import render_template, write_file
-from harborctl.settings import ENV_PREFIX, Settings
+from harborctl.settings import ENV_PREFIX, Settings, stack_settings_file
 
 # Stack-only defaults (not settings yet): NSQ's own default ports, on loopback.
 LOOPBACK = "127.0.0.1"
@@ -153,6 +153,11 @@ class StackPaths:
     def stack_file(self) -> Path:
         """The plan ``up`` started, so ``status``/``down`` act on exactly that."""
         return self.run_dir / "stack.json"
+
+    @property
+    def settings_file(self) -> Path:
+        """What the running stack decided (transport, addresses), read by every CLI command."""
+        return stack_settings_file(self.state_dir)
 
     @property
     def supervisord_log(self) -> Path:
@@ -378,6 +383,34 @@ def stack_environment(
         )
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the log files as they are written
     return env
+
+
+# settings the stack decides for its children that the CLI must see too; never secrets
+_SHARED_SETTINGS = (
+    "TRANSPORT",
+    "NSQD_TCP_ADDRESSES",
+    "NSQLOOKUPD_HTTP_ADDRESSES",
+    "INGEST_HOST",
+    "INGEST_PORT",
+    "WORKER_METRICS_PORT",
+    "MONITOR_PORT",
+    "PROMETHEUS_PORT",
+    "ALERTMANAGER_PORT",
+)
+
+
+def stack_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The stack's decisions as settings values (``api_url`` follows the ingest address)."""
+    values: dict[str, object] = {}
+    for name in _SHARED_SETTINGS:
+        raw = env.get(ENV_PREFIX + name)
+        if raw is None:
+            continue
+        values[name.lower()] = json.loads(raw) if raw.startswith("[") else raw
+    if ENV_PREFIX + "INGEST_PORT" in env:
+        host = env.get(ENV_PREFIX + "INGEST_HOST", LOOPBACK)
+        values["api_url"] = f"http://{host}:{env[ENV_PREFIX + 'INGEST_PORT']}"
+    return values
 
 
 def plan_stack(
@@ -868,6 +901,7 @@ class NativeStack:
         # the environment may carry secrets (HARBORHOOK_ADMIN_KEY, a database password): 0600
         write_file(paths.config, render_supervisor_config(plan), mode=0o600)
         write_file(paths.stack_file, json.dumps(plan.to_dict(), indent=2) + "\n", mode=0o600)
+        write_file(paths.settings_file, json.dumps(stack_settings(plan.env), indent=2) + "\n")
         if plan.settings is not None:
             names = [component.name for component in plan.components]
             alertmanager = plan.component("alertmanager").url if "alertmanager" in names else None
@@ -1020,7 +1054,12 @@ class NativeStack:
     def _forget(self) -> None:
         """Remove what a stopped stack leaves behind (never while its supervisord lives)."""
         if self._stale_supervisord_pid() is None:
-            for path in (self.paths.stack_file, self.paths.socket, self.paths.pidfile):
+            for path in (
+                self.paths.stack_file,
+                self.paths.settings_file,
+                self.paths.socket,
+                self.paths.pidfile,
+            ):
                 path.unlink(missing_ok=True)
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -81,3 +82,31 @@ def test_admin_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
     assert path.read_text().strip() == key
     assert path.stat().st_mode & 0o777 == 0o600
     assert load_settings().effective_admin_key == key
+
+
+def test_a_running_stack_s_decisions_reach_the_cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from harborctl.ops.stack import stack_settings
+    from harborctl.settings import stack_settings_file
+
+    decided = stack_settings(
+        {
+            "HARBORHOOK_TRANSPORT": "nsq",
+            "HARBORHOOK_NSQLOOKUPD_HTTP_ADDRESSES": '["127.0.0.1:4999"]',
+            "HARBORHOOK_INGEST_PORT": "8123",
+            "HARBORHOOK_ADMIN_KEY": "never-written",
+        }
+    )
+    assert "admin_key" not in decided
+    path = stack_settings_file(tmp_path)
+    path.parent.mkdir()
+    path.write_text(json.dumps(decided))
+    (tmp_path / "harborhook.yaml").write_text("transport: db\nmax_attempts: 4\n")
+    settings = load_settings()
+    assert settings.transport == "nsq"  # the stack beats the YAML file
+    assert settings.nsqlookupd_http_addresses == ["127.0.0.1:4999"]
+    assert settings.api_url == "http://127.0.0.1:8123"
+    assert settings.max_attempts == 4
+    monkeypatch.setenv("HARBORHOOK_TRANSPORT", "db")
+    assert load_settings().transport == "db"  # the environment beats the stack
