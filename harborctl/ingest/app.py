@@ -375,10 +375,7 @@ def _publish_replays(rt: Runtime, delivery_ids: list[str]) -> None:
     for delivery_id in delivery_ids:
         item = rt.store.load_work(delivery_id)
         if item is not None:
-            d = item.delivery
-            messages.append(
-                DeliveryMessage(d.id, d.event_id, d.tenant_id, d.endpoint_id, d.trace_context or {})
-            )
+            messages.append(DeliveryMessage.of(item.delivery))
     try:
         anyio.from_thread.run(rt.publisher.publish, messages)
     except Exception:  # committed: the reconciler will publish it

@@ -69,13 +69,7 @@ class DbConsumer:
                 except Exception:
                     log.exception("claiming due deliveries failed")
             for delivery in claimed:
-                message = DeliveryMessage(
-                    delivery_id=delivery.id,
-                    event_id=delivery.event_id,
-                    tenant_id=delivery.tenant_id,
-                    endpoint_id=delivery.endpoint_id,
-                    trace_context=delivery.trace_context or {},
-                )
+                message = DeliveryMessage.of(delivery)
                 task: asyncio.Task[object] = asyncio.ensure_future(handler(message, True))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harborctl.domain.models import Delivery
 from harborctl.errors import ValidationError
 
 ENVELOPE_VERSION = 1
@@ -22,6 +23,17 @@ class DeliveryMessage:
     tenant_id: str
     endpoint_id: str
     trace_context: dict[str, str] = field(default_factory=dict)  # traceparent, tracestate
+
+    @classmethod
+    def of(cls, delivery: Delivery, trace_context: dict[str, str] | None = None) -> DeliveryMessage:
+        """The message for a stored delivery; its stored trace context unless one is given."""
+        return cls(
+            delivery_id=delivery.id,
+            event_id=delivery.event_id,
+            tenant_id=delivery.tenant_id,
+            endpoint_id=delivery.endpoint_id,
+            trace_context=dict(trace_context or delivery.trace_context or {}),
+        )
 
     def encode(self) -> bytes:
         body: dict[str, Any] = {"v": ENVELOPE_VERSION, **asdict(self)}

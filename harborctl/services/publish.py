@@ -67,16 +67,7 @@ class PublishService:
             )
             if outcome.duplicate:
                 return outcome
-            messages = [
-                DeliveryMessage(
-                    delivery_id=d.id,
-                    event_id=d.event_id,
-                    tenant_id=d.tenant_id,
-                    endpoint_id=d.endpoint_id,
-                    trace_context=context,
-                )
-                for d in outcome.deliveries
-            ]
+            messages = [DeliveryMessage.of(d, context) for d in outcome.deliveries]
             try:
                 await self.publisher.publish(messages)
             except TransportError as exc:

@@ -431,23 +431,7 @@ class Store:
             .order_by(subscriptions.c.endpoint_id)
         ).scalars()
         rows = [
-            {
-                "id": new_id("dlv"),
-                "event_id": event_id,
-                "tenant_id": tenant_id,
-                "endpoint_id": endpoint_id,
-                "status": DeliveryStatus.QUEUED.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "trace_context": trace_context,
-                "created_at": now,
-                "updated_at": now,
-                "last_http_status": None,
-                "last_error": None,
-                "dead_reason": None,
-                "replay_of": None,
-                "delivered_at": None,
-            }
+            _queued_delivery_row(event_id, tenant_id, endpoint_id, now, trace_context)
             for endpoint_id in endpoint_ids
         ]
         if rows:
@@ -754,23 +738,9 @@ class Store:
             ).scalars()
         )
         new_rows = [
-            {
-                "id": new_id("dlv"),
-                "event_id": r.event_id,
-                "tenant_id": r.tenant_id,
-                "endpoint_id": r.endpoint_id,
-                "status": DeliveryStatus.QUEUED.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "trace_context": r.trace_context,
-                "created_at": now,
-                "updated_at": now,
-                "last_http_status": None,
-                "last_error": None,
-                "dead_reason": None,
-                "replay_of": r.id,
-                "delivered_at": None,
-            }
+            _queued_delivery_row(
+                r.event_id, r.tenant_id, r.endpoint_id, now, r.trace_context, replay_of=r.id
+            )
             for r in dead
             if r.id not in already and r.endpoint_id in live_endpoints
         ]
@@ -811,6 +781,34 @@ class Store:
                 .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status.in_(RETRYABLE))
                 .values(next_attempt_at=now, updated_at=now)
             )
+
+
+def _queued_delivery_row(
+    event_id: str,
+    tenant_id: str,
+    endpoint_id: str,
+    now: datetime,
+    trace_context: dict[str, str] | None,
+    replay_of: str | None = None,
+) -> dict[str, Any]:
+    """A new delivery, due now: from a publish, or a replay of a dead one."""
+    return {
+        "id": new_id("dlv"),
+        "event_id": event_id,
+        "tenant_id": tenant_id,
+        "endpoint_id": endpoint_id,
+        "status": DeliveryStatus.QUEUED.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "trace_context": trace_context,
+        "created_at": now,
+        "updated_at": now,
+        "last_http_status": None,
+        "last_error": None,
+        "dead_reason": None,
+        "replay_of": replay_of,
+        "delivered_at": None,
+    }
 
 
 class _Row:

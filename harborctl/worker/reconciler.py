@@ -45,10 +45,7 @@ class Reconciler:
         )
         if not stale:
             return 0
-        messages = [
-            DeliveryMessage(d.id, d.event_id, d.tenant_id, d.endpoint_id, d.trace_context or {})
-            for d in stale
-        ]
+        messages = [DeliveryMessage.of(d) for d in stale]
         await self.publisher.publish(messages)
         await asyncio.to_thread(self.store.mark_republished, [d.id for d in stale], now)
         self.republished_total += len(stale)

@@ -16,9 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harborctl.receiver.server import running_receiver
 from tests.support.pipeline import (
-    RECEIVER_SECRET,
     HarborProcess,
     Pipeline,
     pipeline_env_for_nsq,
@@ -32,12 +30,6 @@ __all__ = ["prometheus_server"]  # the session fixture, imported for pytest
 pytestmark = [pytest.mark.slow, pytest.mark.nsq, pytest.mark.postgres]
 
 MONITOR_POLL = "0.5"
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    with running_receiver(secret=RECEIVER_SECRET) as url:
-        yield url
 
 
 @pytest.fixture

@@ -6,59 +6,21 @@ Runs twice: SQLite + the `db` transport, and PostgreSQL + real nsqd/nsqlookupd.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from harborctl.domain.signing import verify
-from harborctl.receiver.server import running_receiver
 from tests.support.pipeline import (
     RECEIVER_SECRET,
     Pipeline,
     Tenant,
     pipeline_env_for_nsq,
+    received,
 )
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite-db", id="sqlite-db"),
-        pytest.param("postgres-nsq", id="postgres-nsq", marks=[pytest.mark.postgres]),
-    ]
-)
-def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
-    if request.param == "sqlite-db":
-        made = Pipeline(tmp_path, f"sqlite:///{tmp_path}/hh.db", "db")
-    else:
-        nsqd = request.getfixturevalue("nsqd")
-        url = request.getfixturevalue("postgres_url")
-        made = Pipeline(
-            tmp_path, url, "nsq", pipeline_env_for_nsq(nsqd.tcp_address, nsqd.lookupd.http_address)
-        )
-        made.nsqd = nsqd  # type: ignore[attr-defined]
-    try:
-        made.start_ingest()
-        made.start_worker()
-        yield made
-    finally:
-        made.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    with running_receiver(secret=RECEIVER_SECRET) as url:
-        yield url
-
-
-def received(receiver: str, path: str) -> list[dict[str, object]]:
-    answer = httpx.get(f"{receiver}/_received", params={"path": path})
-    records: list[dict[str, object]] = answer.json()["received"]
-    return records
 
 
 def test_publish_is_delivered_with_a_valid_signature(pipeline: Pipeline, receiver: str) -> None:

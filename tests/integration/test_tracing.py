@@ -7,56 +7,17 @@ Runs with SQLite + the `db` transport and with PostgreSQL + real nsqd/nsqlookupd
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from harborctl.cli.app import app
-from harborctl.receiver.server import running_receiver
-from tests.support.pipeline import RECEIVER_SECRET, Pipeline, pipeline_env_for_nsq
+from tests.support.pipeline import Pipeline, received
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite-db", id="sqlite-db"),
-        pytest.param("postgres-nsq", id="postgres-nsq", marks=[pytest.mark.postgres]),
-    ]
-)
-def pipeline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pipeline]:
-    if request.param == "sqlite-db":
-        made = Pipeline(tmp_path, f"sqlite:///{tmp_path}/hh.db", "db")
-    else:
-        nsqd = request.getfixturevalue("nsqd")
-        url = request.getfixturevalue("postgres_url")
-        made = Pipeline(
-            tmp_path, url, "nsq", pipeline_env_for_nsq(nsqd.tcp_address, nsqd.lookupd.http_address)
-        )
-    try:
-        made.start_ingest()
-        made.start_worker()
-        yield made
-    finally:
-        made.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    with running_receiver(secret=RECEIVER_SECRET) as url:
-        yield url
-
-
-def received(receiver: str, path: str) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = httpx.get(
-        f"{receiver}/_received", params={"path": path}
-    ).json()["received"]
-    return records
 
 
 def state(pipeline: Pipeline) -> Path:

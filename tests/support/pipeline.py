@@ -230,3 +230,10 @@ def running(pipeline: Pipeline) -> Iterator[Pipeline]:
         yield pipeline
     finally:
         pipeline.stop()
+
+
+def received(receiver: str, path: str) -> list[dict[str, Any]]:
+    """What the receiver recorded for ``path``, oldest first."""
+    answer = httpx.get(f"{receiver}/_received", params={"path": path})
+    records: list[dict[str, Any]] = answer.json()["received"]
+    return records
