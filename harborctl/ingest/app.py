@@ -37,7 +37,7 @@ from harborctl.observability.tracing import current_trace_id
 from harborctl.queue.base import Publisher
 from harborctl.services.publish import PublishService
 from harborctl.settings import Settings
-from harborctl.store.database import migrate
+from harborctl.store.database import migrate, use_store_threads
 from harborctl.store.repository import Store
 
 
@@ -72,6 +72,7 @@ def make_publisher(settings: Settings) -> Publisher:
 def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        use_store_threads()
         store = Store.open(settings.resolved_database_url)
         await run_in_threadpool(migrate, store.engine)
         publisher = make_publisher(settings)

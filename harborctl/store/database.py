@@ -12,6 +12,19 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from harborctl.errors import ConfigError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+# store calls run in threads (asyncio.to_thread); as many threads as pooled connections
+STORE_THREADS = POOL_SIZE + POOL_OVERFLOW
+
+
+def use_store_threads() -> None:
+    """Size the running loop's default executor so store calls are not queued behind 6."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
+    asyncio.get_running_loop().set_default_executor(executor)
 
 
 def normalise_url(url: str) -> str:
@@ -35,7 +48,9 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     elif parsed.get_backend_name() == "postgresql":
-        kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # no pre-ping: it costs a round trip per checkout; recycle instead, and a connection
+        # broken by a server restart fails one operation, which callers retry
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_recycle=1800)
     else:
         raise ConfigError("database_url", "only sqlite:// and postgresql:// are supported")
     engine = create_engine(parsed, **kwargs)

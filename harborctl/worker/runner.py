@@ -24,7 +24,7 @@ from harborctl.observability.tracing import (
 from harborctl.queue.base import Consumer, Publisher
 from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
 from harborctl.settings import Settings
-from harborctl.store.database import migrate
+from harborctl.store.database import migrate, use_store_threads
 from harborctl.store.repository import Store
 from harborctl.worker.http import WebhookClient
 from harborctl.worker.reconciler import Reconciler
@@ -53,6 +53,7 @@ class Worker:
 
     async def run(self) -> None:
         s = self.settings
+        use_store_threads()
         store = self.store = Store.open(s.resolved_database_url)
         await asyncio.to_thread(migrate, store.engine)
         lease = timedelta(seconds=s.delivery_lease_seconds)
