@@ -7,6 +7,7 @@ loop, so pynsq's callbacks fire on the same loop as the rest of the worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEUE_SECONDS = 3600.0  # nsqd's default --max-req-timeout
 PUBLISH_TIMEOUT_SECONDS = 5.0
+DISCOVERY_RETRY_SECONDS = 1.0
 
 
 class NsqPublisher:
@@ -153,10 +155,24 @@ class NsqConsumer:
             max_tries=0,  # the database, not nsqd, decides when to give up
             lookupd_poll_interval=int(self.lookupd_poll_interval),
         )
+        if self.lookupd:
+            await self._discover_quickly()
         await self._stopping.wait()
         if self._tasks:
             await asyncio.wait(self._tasks)
         self._reader.close()
+
+    async def _discover_quickly(self) -> None:
+        """Ask nsqlookupd every second until some nsqd carries the topic.
+
+        A worker that starts before anything was published finds no producer; pynsq would
+        ask again only after the full poll interval, delaying the first deliveries by it.
+        """
+        while not self._stopping.is_set() and not self._reader.conns:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=DISCOVERY_RETRY_SECONDS)
+            if not self._reader.conns:
+                self._reader.query_lookupd()
 
     async def _handle(self, handler: Handler, message: Any) -> None:
         try:
