@@ -107,23 +107,28 @@ class DeliveryProcessor:
             return await self._process(message, claimed)
 
     async def _process(self, message: DeliveryMessage, claimed: bool) -> Disposition:
-        item = await asyncio.to_thread(self.store.load_work, message.delivery_id)
+        now = self.clock()
+        if claimed:  # the db transport claimed the row when it fetched it
+            item = await asyncio.to_thread(self.store.load_work, message.delivery_id)
+        else:
+            item, claimed = await asyncio.to_thread(
+                self.store.claim_work,
+                message.delivery_id,
+                self.worker_id,
+                now,
+                self.lease,
+                now + DUE_TOLERANCE,
+            )
         if item is None:
             log.warning("delivery %s does not exist; dropping its message", message.delivery_id)
             return Done()
-        delivery = item.delivery
-        now = self.clock()
         if not claimed:
+            delivery = item.delivery
             if delivery.status.is_final:
                 return Done()  # a duplicate message: at-least-once, the row says it's done
-            if delivery.status is not DeliveryStatus.INFLIGHT and (
-                delivery.next_attempt_at - now > DUE_TOLERANCE
-            ):
-                return Later((delivery.next_attempt_at - now).total_seconds())
-            if not await asyncio.to_thread(
-                self.store.claim, delivery.id, self.worker_id, now, self.lease
-            ):
-                return Later(self.lease.total_seconds())  # another worker holds a live lease
+            if delivery.status is not DeliveryStatus.INFLIGHT:  # not due yet
+                return Later(max((delivery.next_attempt_at - now).total_seconds(), 0.0))
+            return Later(self.lease.total_seconds())  # another worker holds a live lease
         return await self._attempt(message, item)
 
     async def _attempt(self, message: DeliveryMessage, item: WorkItem) -> Disposition:

@@ -531,11 +531,15 @@ class Store:
 
     def load_work(self, delivery_id: str) -> WorkItem | None:
         with self.reader.connect() as conn:
-            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
-            if row is None:
-                return None
-            ep = conn.execute(select(endpoints).where(endpoints.c.id == row.endpoint_id)).one()
-            ev = conn.execute(select(events).where(events.c.id == row.event_id)).one()
+            return self._load_work(conn, delivery_id)
+
+    @staticmethod
+    def _load_work(conn: Connection, delivery_id: str) -> WorkItem | None:
+        row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
+        if row is None:
+            return None
+        ep = conn.execute(select(endpoints).where(endpoints.c.id == row.endpoint_id)).one()
+        ev = conn.execute(select(events).where(events.c.id == row.event_id)).one()
         return WorkItem(_delivery(row), _endpoint(ep), ep.deleted_at is not None, _event(ev))
 
     def _claimable(self, now: datetime) -> Any:
@@ -547,12 +551,28 @@ class Store:
             ),
         )
 
-    def claim(self, delivery_id: str, worker_id: str, now: datetime, lease: timedelta) -> bool:
-        """Take the delivery for one attempt; False if it is final or another worker holds it."""
+    def claim_work(
+        self,
+        delivery_id: str,
+        worker_id: str,
+        now: datetime,
+        lease: timedelta,
+        due_by: datetime | None = None,
+    ) -> tuple[WorkItem | None, bool]:
+        """Take the delivery for one attempt and load what the attempt needs, in one go.
+
+        It is taken only if it is not final, no other worker holds a live lease, and it is
+        due by ``due_by`` (default ``now``). Returns the work item (None if the delivery
+        does not exist) and whether it was taken; the item shows the state either way.
+        """
+        due = or_(
+            deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+            deliveries.c.next_attempt_at <= (due_by or now),
+        )
         with self._write() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id, self._claimable(now))
+                .where(deliveries.c.id == delivery_id, self._claimable(now), due)
                 .values(
                     status=DeliveryStatus.INFLIGHT.value,
                     claimed_by=worker_id,
@@ -560,7 +580,7 @@ class Store:
                     updated_at=now,
                 )
             )
-            return result.rowcount == 1
+            return self._load_work(conn, delivery_id), result.rowcount == 1
 
     def claim_due(
         self, worker_id: str, now: datetime, lease: timedelta, limit: int

@@ -141,7 +141,8 @@ def test_expired_lease_can_be_claimed_again_and_stale_result_is_refused(store: S
     _publish(store, tenant_id)
     [first] = store.claim_due("w1", T0, LEASE, 10)
     assert store.claim_due("w2", T0 + timedelta(seconds=10), LEASE, 10) == []
-    assert not store.claim(first.id, "w2", T0 + timedelta(seconds=10), LEASE)
+    item, taken = store.claim_work(first.id, "w2", T0 + timedelta(seconds=10), LEASE)
+    assert not taken and item is not None and item.delivery.status is DeliveryStatus.INFLIGHT
     [again] = store.claim_due("w2", T0 + timedelta(seconds=31), LEASE, 10)
     assert again.id == first.id
     late = AttemptRecord(
@@ -198,7 +199,7 @@ def test_release_puts_a_deferred_delivery_back_unattempted(store: Store) -> None
 
 
 def _kill(store: Store, delivery_id: str) -> None:
-    assert store.claim(delivery_id, "w", T0, LEASE)
+    assert store.claim_work(delivery_id, "w", T0, LEASE)[1]
     store.record_attempt(
         delivery_id,
         "w",
@@ -263,3 +264,18 @@ def test_deleted_endpoint_gets_no_new_deliveries(store: Store) -> None:
     assert [d.endpoint_id for d in store.deliveries_for_event(tenant_id, event_id)] == [kept]
     with pytest.raises(NotFound):
         store.get_endpoint(tenant_id, endpoint_id)
+
+
+def test_claim_work_takes_only_due_deliveries_and_loads_the_attempt(store: Store) -> None:
+    tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    event_id = _publish(store, tenant_id)
+    [delivery] = store.deliveries_for_event(tenant_id, event_id)
+    item, taken = store.claim_work(delivery.id, "w1", T0 - timedelta(seconds=1), LEASE)
+    assert not taken and item is not None  # published at T0: not due a second earlier
+    assert item.delivery.status is DeliveryStatus.QUEUED
+    item, taken = store.claim_work(delivery.id, "w1", T0, LEASE)
+    assert taken and item is not None
+    assert item.delivery.status is DeliveryStatus.INFLIGHT
+    assert item.endpoint.id == endpoint_id and item.endpoint.secret.startswith("whsec_")
+    assert item.event.payload == b"{}"
+    assert store.claim_work("dlv_missing", "w1", T0, LEASE) == (None, False)
