@@ -58,12 +58,15 @@ class _StackSource(PydanticBaseSettingsSource):
     that is actually running (its transport, NSQ addresses, ports).
     """
 
+    def __init__(self, settings_cls: type[BaseSettings], state_dir: Path) -> None:
+        super().__init__(settings_cls)
+        self.state_dir = state_dir
+
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        state = os.environ.get(ENV_PREFIX + "STATE_DIR")
-        path = stack_settings_file(Path(state) if state else default_state_dir())
+        path = stack_settings_file(self.state_dir)
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -175,11 +178,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        given = getattr(init_settings, "init_kwargs", {}).get("state_dir")
+        state_dir = Path(given) if given else env_state_dir()
         return (
             init_settings,
             env_settings,
-            _StackSource(settings_cls),
-            _YamlSource(settings_cls, config_file_path()),
+            _StackSource(settings_cls, state_dir),
+            _YamlSource(settings_cls, config_file_path(state_dir)),
         )
 
     @property
@@ -206,12 +211,18 @@ class Settings(BaseSettings):
         return key
 
 
-def config_file_path() -> Path | None:
+def env_state_dir() -> Path:
+    """The state dir before the settings exist: HARBORHOOK_STATE_DIR, else the default."""
+    state = os.environ.get(ENV_PREFIX + "STATE_DIR")
+    return Path(state) if state else default_state_dir()
+
+
+def config_file_path(state_dir: Path | None = None) -> Path | None:
+    """HARBORHOOK_CONFIG, else ``harborhook.yaml`` in the state dir when it exists."""
     explicit = os.environ.get(ENV_PREFIX + "CONFIG")
     if explicit:
         return Path(explicit)
-    state = os.environ.get(ENV_PREFIX + "STATE_DIR")
-    candidate = (Path(state) if state else default_state_dir()) / "harborhook.yaml"
+    candidate = (state_dir or env_state_dir()) / "harborhook.yaml"
     return candidate if candidate.exists() else None
 
 

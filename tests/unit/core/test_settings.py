@@ -110,3 +110,17 @@ def test_a_running_stack_s_decisions_reach_the_cli(
     assert settings.max_attempts == 4
     monkeypatch.setenv("HARBORHOOK_TRANSPORT", "db")
     assert load_settings().transport == "db"  # the environment beats the stack
+
+
+def test_an_explicit_state_dir_reads_its_own_stack_and_config_files(tmp_path: Path) -> None:
+    from harborctl.settings import stack_settings_file
+
+    elsewhere = tmp_path / "other"
+    running = stack_settings_file(tmp_path)  # HARBORHOOK_STATE_DIR points here
+    running.parent.mkdir()
+    running.write_text(json.dumps({"transport": "nsq"}))
+    assert load_settings().transport == "nsq"
+    assert load_settings(state_dir=elsewhere).transport == "db"
+    elsewhere.mkdir()
+    (elsewhere / "harborhook.yaml").write_text("max_attempts: 2\n")
+    assert load_settings(state_dir=elsewhere).max_attempts == 2
