@@ -279,3 +279,32 @@ def test_claim_work_takes_only_due_deliveries_and_loads_the_attempt(store: Store
     assert item.endpoint.id == endpoint_id and item.endpoint.secret.startswith("whsec_")
     assert item.event.payload == b"{}"
     assert store.claim_work("dlv_missing", "w1", T0, LEASE) == (None, False)
+
+
+def test_backlog_counts_what_is_not_delivered(store: Store) -> None:
+    tenant_id, [first, second] = _tenant_with_endpoints(store, 2)
+    for _ in range(3):
+        _publish(store, tenant_id)
+    one = store.list_deliveries(tenant_id, endpoint_id=first, limit=1)[0]
+    _kill(store, one.id)
+    done = store.list_deliveries(tenant_id, endpoint_id=second, limit=1)[0]
+    assert store.claim_work(done.id, "w", T0, LEASE)[1]
+    store.record_attempt(
+        done.id,
+        "w",
+        AttemptRecord(
+            outcome=DeliveryStatus.DELIVERED,
+            attempt_no=1,
+            started_at=T0,
+            duration_ms=2.0,
+            http_status=200,
+            error=None,
+            reason=None,
+        ),
+        T0,
+    )
+    assert store.count_by_status() == {
+        (tenant_id, first, "queued"): 2,
+        (tenant_id, first, "dead"): 1,
+        (tenant_id, second, "queued"): 2,
+    }
