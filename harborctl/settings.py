@@ -29,8 +29,8 @@ def default_state_dir() -> Path:
     return Path(base) / "harborhook"
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the optional YAML config file; unknown keys are rejected by the model."""
+class _FileSource(PydanticBaseSettingsSource):
+    """A whole file read as one mapping of settings (``__call__``), not field by field."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
         super().__init__(settings_cls)
@@ -38,6 +38,10 @@ class _YamlSource(PydanticBaseSettingsSource):
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
+
+
+class _YamlSource(_FileSource):
+    """Reads the optional YAML config file; unknown keys are rejected by the model."""
 
     def __call__(self) -> dict[str, Any]:
         if self.path is None or not self.path.exists():
@@ -51,24 +55,18 @@ class _YamlSource(PydanticBaseSettingsSource):
         return data
 
 
-class _StackSource(PydanticBaseSettingsSource):
+class _StackSource(_FileSource):
     """What a running native stack decided (``harborctl up`` writes it, ``down`` removes it).
 
     Ranks below the environment and above the YAML file, so CLI commands talk to the stack
     that is actually running (its transport, NSQ addresses, ports).
     """
 
-    def __init__(self, settings_cls: type[BaseSettings], state_dir: Path) -> None:
-        super().__init__(settings_cls)
-        self.state_dir = state_dir
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
     def __call__(self) -> dict[str, Any]:
-        path = stack_settings_file(self.state_dir)
+        if self.path is None:
+            return {}
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -183,7 +181,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            _StackSource(settings_cls, state_dir),
+            _StackSource(settings_cls, stack_settings_file(state_dir)),
             _YamlSource(settings_cls, config_file_path(state_dir)),
         )
 

@@ -34,7 +34,7 @@ from harborctl.ingest.tracing import native_telemetry_excluded, publish_span
 from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import Metrics
 from harborctl.observability.tracing import current_trace_id
-from harborctl.queue.base import Publisher
+from harborctl.queue.base import Publisher, make_publisher
 from harborctl.services.publish import PublishService
 from harborctl.settings import Settings
 from harborctl.store.database import migrate, use_store_threads
@@ -53,20 +53,6 @@ class Runtime:
     metrics: Metrics
     keys: KeyResolver
     publishing: PublishService
-
-
-def make_publisher(settings: Settings) -> Publisher:
-    if settings.transport == "nsq":
-        from harborctl.queue.nsq import NsqPublisher
-
-        return NsqPublisher(
-            settings.nsqd_tcp_addresses,
-            topic=settings.deliveries_topic,
-            dlq_topic=settings.dlq_topic,
-        )
-    from harborctl.queue.db import DbPublisher
-
-    return DbPublisher()
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:

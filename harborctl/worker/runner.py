@@ -21,7 +21,7 @@ from harborctl.observability.tracing import (
     shutdown_tracing,
     traced_handler,
 )
-from harborctl.queue.base import Consumer, Publisher
+from harborctl.queue.base import Consumer, Publisher, make_publisher
 from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
 from harborctl.settings import Settings
 from harborctl.store.database import migrate, use_store_threads
@@ -63,7 +63,7 @@ class Worker:
             max_connections=s.worker_max_in_flight,
         )
         await client.start()
-        publisher = self.publisher = self._make_publisher()
+        publisher = self.publisher = make_publisher(s)
         await publisher.start()
         consumer = self.consumer = self._make_consumer(store, lease)
         self.metrics.worker_backlog.set_function(lambda: consumer.held)
@@ -131,18 +131,6 @@ class Worker:
             await metrics_runner.cleanup()
             store.dispose()
             log.info("worker %s stopped", self.worker_id)
-
-    def _make_publisher(self) -> Publisher:
-        s = self.settings
-        if s.transport == "nsq":
-            from harborctl.queue.nsq import NsqPublisher
-
-            return NsqPublisher(
-                s.nsqd_tcp_addresses, topic=s.deliveries_topic, dlq_topic=s.dlq_topic
-            )
-        from harborctl.queue.db import DbPublisher
-
-        return DbPublisher()
 
     def _make_consumer(self, store: Store, lease: timedelta) -> Consumer:
         s = self.settings

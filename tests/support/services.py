@@ -290,19 +290,12 @@ def http_ping(base_url: str) -> bool:
 # --- NSQ ------------------------------------------------------------------------------------
 
 
-class NsqLookupd:
-    """An nsqlookupd on 127.0.0.1: ``tcp_address`` for nsqd, ``http_address`` for clients."""
+class _NsqDaemon:
+    """What nsqd and nsqlookupd share: a TCP and an HTTP port on loopback, and /ping."""
 
-    def __init__(self, binary: str, workdir: Path) -> None:
-        self.workdir = workdir
-        self.tcp_port, self.http_port = free_ports(2)
-        argv = [
-            binary,
-            f"--tcp-address={self.tcp_address}",
-            f"--http-address={self.http_address}",
-            f"--broadcast-address={LOOPBACK}",
-        ]
-        self.process = ManagedProcess("nsqlookupd", argv, workdir / "nsqlookupd.log")
+    tcp_port: int
+    http_port: int
+    process: ManagedProcess
 
     @property
     def tcp_address(self) -> str:
@@ -321,11 +314,28 @@ class NsqLookupd:
         return self.process.running
 
     def start(self) -> None:
+        """Start (or restart, on the same ports and data) and return once /ping answers."""
         self.process.start()
         self.process.wait_ready(lambda: http_ping(self.http_url))
 
     def stop(self) -> None:
+        """Clean shutdown (SIGTERM): nsqd flushes in-memory messages to its data dir."""
         self.process.stop()
+
+
+class NsqLookupd(_NsqDaemon):
+    """An nsqlookupd on 127.0.0.1: ``tcp_address`` for nsqd, ``http_address`` for clients."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.workdir = workdir
+        self.tcp_port, self.http_port = free_ports(2)
+        argv = [
+            binary,
+            f"--tcp-address={self.tcp_address}",
+            f"--http-address={self.http_address}",
+            f"--broadcast-address={LOOPBACK}",
+        ]
+        self.process = ManagedProcess("nsqlookupd", argv, workdir / "nsqlookupd.log")
 
     def producers(self, topic: str) -> list[dict[str, Any]]:
         """``/lookup?topic=`` producers; empty while the topic is unknown."""
@@ -340,7 +350,7 @@ class NsqLookupd:
 _node_ids = itertools.count(1)
 
 
-class Nsqd:
+class Nsqd(_NsqDaemon):
     """An nsqd on 127.0.0.1 with its own data dir, registered with ``lookupd`` if given.
 
     Every node gets a distinct ``--node-id`` so message ids never collide across nodes.
@@ -375,31 +385,6 @@ class Nsqd:
     @property
     def data_path(self) -> Path:
         return self.workdir / "data"
-
-    @property
-    def tcp_address(self) -> str:
-        return f"{LOOPBACK}:{self.tcp_port}"
-
-    @property
-    def http_address(self) -> str:
-        return f"{LOOPBACK}:{self.http_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://{self.http_address}"
-
-    @property
-    def running(self) -> bool:
-        return self.process.running
-
-    def start(self) -> None:
-        """Start (or restart) on the same ports and data dir; returns once /ping answers."""
-        self.process.start()
-        self.process.wait_ready(lambda: http_ping(self.http_url))
-
-    def stop(self) -> None:
-        """Clean shutdown (SIGTERM): nsqd flushes in-memory messages to its data dir."""
-        self.process.stop()
 
     def kill(self) -> None:
         """SIGKILL: in-memory messages are lost (``start()`` brings it back)."""
