@@ -26,6 +26,7 @@ import httpx
 
 from harborctl import __version__
 from harborctl.errors import ApiError, HarborHookError, ValidationError
+from harborctl.settings import ensure_admin_key
 
 if TYPE_CHECKING:
     from harborctl.settings import Settings
@@ -315,7 +316,7 @@ def client_from_settings(settings: Settings, key: str | None = None) -> ApiClien
     """A client for ``settings.api_url``.
 
     Key precedence: ``key`` (``--api-key``) > ``settings.api_key`` (HARBORHOOK_API_KEY) >
-    ``settings.effective_admin_key`` (HARBORHOOK_ADMIN_KEY or the admin key file).
+    ``ensure_admin_key(settings)`` (HARBORHOOK_ADMIN_KEY or the admin key file).
     """
     if key:
         return ApiClient(
@@ -327,8 +328,8 @@ def client_from_settings(settings: Settings, key: str | None = None) -> ApiClien
         )
     return ApiClient(
         settings.api_url,
-        settings.effective_admin_key,
-        key_source=f"the admin key (HARBORHOOK_ADMIN_KEY or {settings.admin_key_file})",
+        ensure_admin_key(settings),
+        key_source=f"the admin key (HARBORHOOK_ADMIN_KEY or {settings.layout.admin_key_file})",
     )
 
 
@@ -344,7 +345,7 @@ def open_client(
 
     settings = load_settings(api_url=api_url) if api_url else load_settings()
     if admin:
-        return client_from_settings(settings, api_key or settings.effective_admin_key)
+        return client_from_settings(settings, api_key or ensure_admin_key(settings))
     return client_from_settings(settings, api_key)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,8 +17,9 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from harborctl.alerting.spec import AlertingSpec, SloSpec
+from harborctl.alerting_spec import AlertingSpec, SloSpec
 from harborctl.errors import ConfigError
+from harborctl.layout import StateLayout
 
 ENV_PREFIX = "HARBORHOOK_"
 
@@ -70,10 +70,6 @@ class _StackSource(_FileSource):
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
-
-
-def stack_settings_file(state_dir: Path) -> Path:
-    return state_dir / "run" / "settings.json"
 
 
 class Settings(BaseSettings):
@@ -138,7 +134,7 @@ class Settings(BaseSettings):
     alertmanager_url: str = "http://127.0.0.1:9093"
 
     # --- SLOs and alerting ---
-    slo: SloSpec = SloSpec()  # YAML section `slo:` (harborctl.alerting.spec)
+    slo: SloSpec = SloSpec()  # YAML section `slo:` (harborctl.alerting_spec)
     alerting: AlertingSpec = AlertingSpec()  # YAML section `alerting:`
 
     # --- tracing and logs ---
@@ -181,32 +177,42 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            _StackSource(settings_cls, stack_settings_file(state_dir)),
+            _StackSource(settings_cls, StateLayout.at(state_dir).stack_settings_file),
             _YamlSource(settings_cls, config_file_path(state_dir)),
         )
 
     @property
-    def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.state_dir / 'harborhook.db'}"
+    def layout(self) -> StateLayout:
+        """Every path under the state dir (``harborctl.layout``)."""
+        return StateLayout.at(self.state_dir, self.log_dir)
 
     @property
-    def admin_key_file(self) -> Path:
-        return self.state_dir / "admin.key"
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.layout.sqlite_file}"
 
-    @cached_property
-    def effective_admin_key(self) -> str:
-        """The admin key: from settings, else generated once into the state dir (mode 0600)."""
-        if self.admin_key:
-            return self.admin_key
-        path = self.admin_key_file
-        if path.exists():
-            return path.read_text().strip()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        key = "hh_admin_" + secrets.token_urlsafe(24)
+
+def ensure_admin_key(settings: Settings) -> str:
+    """The admin key: ``admin_key`` when set, else the key file, generated once (0600).
+
+    Writes ``<state_dir>/admin.key`` the first time it is called without a configured key;
+    raises ConfigError when the state dir cannot be written.
+    """
+    if settings.admin_key:
+        return settings.admin_key
+    path = settings.layout.admin_key_file
+    if path.exists():
+        return path.read_text().strip()
+    key = "hh_admin_" + secrets.token_urlsafe(24)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-        return key
+    except FileExistsError:  # another process generated it first
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError("state_dir", f"cannot write the admin key file {path}: {exc}") from exc
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
 
 
 def env_state_dir() -> Path:
@@ -220,7 +226,7 @@ def config_file_path(state_dir: Path | None = None) -> Path | None:
     explicit = os.environ.get(ENV_PREFIX + "CONFIG")
     if explicit:
         return Path(explicit)
-    candidate = (state_dir or env_state_dir()) / "harborhook.yaml"
+    candidate = StateLayout.at(state_dir or env_state_dir()).config_file
     return candidate if candidate.exists() else None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harborctl.alerting.receivers import EmailReceiver, SlackReceiver, WebhookReceiver
-from harborctl.alerting.spec import NotifySpec
+from harborctl.alerting_spec import NotifySpec
 from harborctl.ops.render import render_template
 
 TEMPLATE = "alertmanager/alertmanager.yml.j2"

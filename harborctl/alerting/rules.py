@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harborctl.alerting.spec import (
+from harborctl.alerting_spec import (
     BURN_WINDOWS,
     RATIO_WINDOWS,
     AlertingSpec,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harborctl.alerting import tools
 from harborctl.alerting.rules import render_rule_files
-from harborctl.alerting.spec import AlertingSpec, SloSpec
+from harborctl.alerting_spec import AlertingSpec, SloSpec
 from harborctl.errors import ConfigError
 from harborctl.ops.render import templates_dir
 

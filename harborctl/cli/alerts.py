@@ -354,8 +354,8 @@ def send_test(
         from datetime import UTC, datetime
 
         from harborctl.alerting import generate as gen
-        from harborctl.alerting.spec import duration_seconds
         from harborctl.alerting.testalert import build_test_alert, new_test_id
+        from harborctl.alerting_spec import duration_seconds
         from harborctl.ops.alertmanager_client import AlertmanagerClient
 
         settings = _settings()

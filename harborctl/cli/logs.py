@@ -38,10 +38,9 @@ def _source() -> Iterator[LogSource]:
         finally:
             client.close()
     else:
-        from harborctl.observability.logging import log_dir
         from harborctl.ops.log_files import FileLogSource
 
-        yield FileLogSource(log_dir(settings))
+        yield FileLogSource(settings.layout.json_logs_dir)
 
 
 def _line(entry: LogEntry) -> Text:

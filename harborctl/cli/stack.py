@@ -89,10 +89,12 @@ def _status_table(current: StackStatus, headline: str) -> None:
 
 def _admin_key_location(settings: Settings) -> str:
     """Make sure the admin key exists (before any process starts) and say where it lives."""
-    settings.effective_admin_key  # noqa: B018 - generates the key file once when unset
+    from harborctl.settings import ensure_admin_key
+
+    ensure_admin_key(settings)  # generates the key file once when unset
     if settings.admin_key:
         return "HARBORHOOK_ADMIN_KEY (settings)"
-    return str(settings.admin_key_file)
+    return str(settings.layout.admin_key_file)
 
 
 def _next_steps(settings: Settings, ingest_url: str | None) -> list[str]:

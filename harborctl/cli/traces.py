@@ -39,10 +39,9 @@ def _source() -> Iterator[TraceSource]:
         finally:
             client.close()
     else:
-        from harborctl.observability.tracing import spans_file
         from harborctl.ops.span_file import FileTraceSource
 
-        yield FileTraceSource(spans_file(settings))
+        yield FileTraceSource(settings.layout.spans_file)
 
 
 def _line(summary: TraceSummary) -> Text:

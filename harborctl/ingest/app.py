@@ -34,9 +34,10 @@ from harborctl.ingest.tracing import native_telemetry_excluded, publish_span
 from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import Metrics
 from harborctl.observability.tracing import current_trace_id
-from harborctl.queue.base import Publisher, make_publisher
+from harborctl.queue.base import Publisher
+from harborctl.queue.factory import make_publisher
 from harborctl.services.publish import PublishService
-from harborctl.settings import Settings
+from harborctl.settings import Settings, ensure_admin_key
 from harborctl.store.database import migrate, use_store_threads
 from harborctl.store.repository import Store
 
@@ -69,7 +70,7 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
             store=store,
             publisher=publisher,
             metrics=used_metrics,
-            keys=KeyResolver(store, settings.effective_admin_key),
+            keys=KeyResolver(store, ensure_admin_key(settings)),
             publishing=PublishService(store, publisher, used_metrics, utcnow),
         )
         try:

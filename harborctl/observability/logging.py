@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from harborctl.observability.tracing import current_ids
@@ -44,14 +43,6 @@ NOISY_LOGGERS = (
 )
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("harborhook_log_context", default=None)
-
-
-def log_dir(settings: Settings) -> Path:
-    return settings.log_dir or settings.state_dir / "logs"
-
-
-def log_file(settings: Settings, service: str) -> Path:
-    return log_dir(settings) / f"{service}.jsonl"
 
 
 @contextmanager
@@ -102,7 +93,7 @@ def setup_logging(settings: Settings, service: str) -> None:
     formatter = JsonFormatter(service)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if settings.log_to_file:
-        path = log_file(settings, service)
+        path = settings.layout.json_log(service)
         path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, encoding="utf-8"))
     root = logging.getLogger()

@@ -51,11 +51,6 @@ _propagator = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
 
 
-def spans_file(settings: Settings) -> Path:
-    """Where the embedded default writes finished spans."""
-    return settings.state_dir / "traces" / "spans.jsonl"
-
-
 def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
@@ -82,7 +77,7 @@ def setup_tracing(settings: Settings, service: str) -> TracerProvider:
 
         exporter = OTLPSpanExporter(endpoint=settings.otlp_endpoint.rstrip("/") + "/v1/traces")
     else:
-        exporter = JsonLinesSpanExporter(spans_file(settings))
+        exporter = JsonLinesSpanExporter(settings.layout.spans_file)
     provider.add_span_processor(
         BatchSpanProcessor(exporter, schedule_delay_millis=settings.trace_export_delay_ms)
     )

@@ -39,9 +39,10 @@ import httpx
 
 import harborctl
 from harborctl.errors import StackError
+from harborctl.layout import StateLayout
 from harborctl.ops.prometheus import alertmanager_dir, prepare_stack_configs, prometheus_dir
 from harborctl.ops.render import render_template, write_file
-from harborctl.settings import ENV_PREFIX, Settings, stack_settings_file
+from harborctl.settings import ENV_PREFIX, Settings
 
 # Stack-only defaults (not settings yet): NSQ's own default ports, on loopback.
 LOOPBACK = "127.0.0.1"
@@ -157,7 +158,7 @@ class StackPaths:
     @property
     def settings_file(self) -> Path:
         """What the running stack decided (transport, addresses), read by every CLI command."""
-        return stack_settings_file(self.state_dir)
+        return StateLayout.at(self.state_dir).stack_settings_file
 
     @property
     def supervisord_log(self) -> Path:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harborctl.queue.envelope import DeliveryMessage
-from harborctl.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +48,3 @@ class Consumer(Protocol):
     @property
     def held(self) -> int:
         """Messages this consumer holds right now (in flight + waiting)."""
-
-
-def make_publisher(settings: Settings) -> Publisher:
-    """The publisher of the configured transport (ingest fans out with it, workers
-    dead-letter and re-publish with it)."""
-    if settings.transport == "nsq":
-        from harborctl.queue.nsq import NsqPublisher
-
-        return NsqPublisher(
-            settings.nsqd_tcp_addresses,
-            topic=settings.deliveries_topic,
-            dlq_topic=settings.dlq_topic,
-        )
-    from harborctl.queue.db import DbPublisher
-
-    return DbPublisher()

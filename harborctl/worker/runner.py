@@ -21,7 +21,8 @@ from harborctl.observability.tracing import (
     shutdown_tracing,
     traced_handler,
 )
-from harborctl.queue.base import Consumer, Publisher, make_publisher
+from harborctl.queue.base import Consumer, Publisher
+from harborctl.queue.factory import make_consumer, make_publisher
 from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
 from harborctl.settings import Settings
 from harborctl.store.database import migrate, use_store_threads
@@ -65,7 +66,9 @@ class Worker:
         await client.start()
         publisher = self.publisher = make_publisher(s)
         await publisher.start()
-        consumer = self.consumer = self._make_consumer(store, lease)
+        consumer = self.consumer = make_consumer(
+            s, store, worker_id=self.worker_id, lease=lease, clock=utcnow
+        )
         self.metrics.worker_backlog.set_function(lambda: consumer.held)
         processor = DeliveryProcessor(
             store=store,
@@ -131,29 +134,6 @@ class Worker:
             await metrics_runner.cleanup()
             store.dispose()
             log.info("worker %s stopped", self.worker_id)
-
-    def _make_consumer(self, store: Store, lease: timedelta) -> Consumer:
-        s = self.settings
-        if s.transport == "nsq":
-            from harborctl.queue.nsq import NsqConsumer
-
-            return NsqConsumer(
-                topic=s.deliveries_topic,
-                channel=s.worker_channel,
-                lookupd_http_addresses=s.nsqlookupd_http_addresses,
-                max_in_flight=s.worker_max_in_flight,
-                lookupd_poll_interval=s.nsq_lookupd_poll_interval,
-            )
-        from harborctl.queue.db import DbConsumer
-
-        return DbConsumer(
-            store,
-            worker_id=self.worker_id,
-            max_in_flight=s.worker_max_in_flight,
-            lease=lease,
-            poll_interval=s.worker_poll_interval,
-            clock=utcnow,
-        )
 
     async def _serve_metrics(self) -> web.AppRunner:
         async def metrics(_: web.Request) -> web.Response:

@@ -22,7 +22,7 @@ from harborctl.alerting.receivers import (
     mask_url,
 )
 from harborctl.alerting.rules import ALERTS, render_rule_files
-from harborctl.alerting.spec import (
+from harborctl.alerting_spec import (
     BURN_WINDOWS,
     AlertingSpec,
     NotifySpec,

@@ -77,18 +77,22 @@ def test_malformed_yaml_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def test_admin_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
-    key = load_settings().effective_admin_key
+    from harborctl.settings import ensure_admin_key
+
+    settings = load_settings()
     path = tmp_path / "admin.key"
+    assert not path.exists()  # loading the settings writes nothing
+    key = ensure_admin_key(settings)
     assert path.read_text().strip() == key
     assert path.stat().st_mode & 0o777 == 0o600
-    assert load_settings().effective_admin_key == key
+    assert ensure_admin_key(load_settings()) == key
 
 
 def test_a_running_stack_s_decisions_reach_the_cli(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    from harborctl.layout import StateLayout
     from harborctl.ops.stack import stack_settings
-    from harborctl.settings import stack_settings_file
 
     decided = stack_settings(
         {
@@ -99,7 +103,7 @@ def test_a_running_stack_s_decisions_reach_the_cli(
         }
     )
     assert "admin_key" not in decided
-    path = stack_settings_file(tmp_path)
+    path = StateLayout.at(tmp_path).stack_settings_file
     path.parent.mkdir()
     path.write_text(json.dumps(decided))
     (tmp_path / "harborhook.yaml").write_text("transport: db\nmax_attempts: 4\n")
@@ -113,10 +117,10 @@ def test_a_running_stack_s_decisions_reach_the_cli(
 
 
 def test_an_explicit_state_dir_reads_its_own_stack_and_config_files(tmp_path: Path) -> None:
-    from harborctl.settings import stack_settings_file
+    from harborctl.layout import StateLayout
 
     elsewhere = tmp_path / "other"
-    running = stack_settings_file(tmp_path)  # HARBORHOOK_STATE_DIR points here
+    running = StateLayout.at(tmp_path).stack_settings_file  # HARBORHOOK_STATE_DIR points here
     running.parent.mkdir()
     running.write_text(json.dumps({"transport": "nsq"}))
     assert load_settings().transport == "nsq"
