@@ -98,20 +98,25 @@ class RetryPolicy:
 
         ``http_status`` is None for network errors (timeout, connection refused, ...).
         A 2xx needs no retry. Any other outcome is retried until ``max_attempts``
-        attempts have been made. On 429/503 a ``Retry-After`` (seconds, see
-        :func:`parse_retry_after`) replaces the backoff, clamped to ``[0, cap_seconds]``.
+        attempts have been made, after the jittered backoff of :meth:`next_delay`.
+
+        On 429/503 a ``Retry-After`` (seconds, see :func:`parse_retry_after`; RFC 9110
+        §10.2.3) may lengthen the wait, never shorten it: the delay is the larger of the
+        backoff and the hint, the hint counted up to ``cap_seconds``. A server answering
+        ``Retry-After: 0`` therefore cannot make a delivery spend its attempts in seconds.
         """
         if http_status is not None and 200 <= http_status < 300:
             return FINAL
         if attempt >= self.max_attempts:
             return FINAL
+        backoff = self.next_delay(attempt, rng)
         if (
             http_status in RETRY_AFTER_STATUSES
             and retry_after is not None
             and not math.isnan(retry_after)
         ):
-            return RetryDecision(retry=True, delay=min(max(retry_after, 0.0), self.cap_seconds))
-        return RetryDecision(retry=True, delay=self.next_delay(attempt, rng))
+            return RetryDecision(retry=True, delay=max(backoff, min(retry_after, self.cap_seconds)))
+        return RetryDecision(retry=True, delay=backoff)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -103,11 +103,27 @@ def test_retry_after_ignored_on_other_statuses(status: int | None) -> None:
     assert 1.2 <= d.delay <= 1.4
 
 
-def test_retry_after_bounded_by_cap_and_zero() -> None:
+def test_retry_after_is_capped_by_the_cap() -> None:
     p = RetryPolicy()
     assert p.decide(1, 429, 3600.0, random.Random(0)).delay == 600.0
-    assert p.decide(1, 429, -5.0, random.Random(0)).delay == 0.0
     assert p.decide(1, 503, float("inf"), random.Random(0)).delay == 600.0
+
+
+@pytest.mark.parametrize("hint", [0.0, -5.0, 0.5])
+def test_retry_after_never_shortens_the_backoff(hint: float) -> None:
+    """A receiver answering 429 with ``Retry-After: 0`` used to burn all 8 attempts in
+    about 90 seconds; the hint may only lengthen the computed backoff."""
+    p = RetryPolicy()
+    assert 1.2 <= p.decide(1, 429, hint, random.Random(0)).delay <= 1.4
+    assert 4 * 1.2 <= p.decide(2, 503, hint, random.Random(0)).delay <= 4 * 1.4
+    schedule = [p.decide(n, 429, hint, random.Random(n)).delay for n in range(1, 8)]
+    assert sum(schedule) > 1000  # seven waits of the default backoff: ~1.2 s ... ~600 s
+
+
+def test_a_retry_after_longer_than_the_backoff_wins() -> None:
+    p = RetryPolicy()
+    assert p.decide(3, 429, 120.0, random.Random(0)).delay == 120.0
+    assert 256 * 1.2 <= p.decide(5, 429, 120.0, random.Random(0)).delay <= 256 * 1.4
 
 
 def test_retry_after_nan_falls_back_to_backoff() -> None:
