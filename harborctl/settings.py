@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
-from harborctl.alerting_spec import AlertingSpec, SloSpec
+from harborctl.alerting_spec import AlertingSpec, Duration, SloSpec
 from harborctl.errors import ConfigError
 from harborctl.layout import StateLayout
 
 ENV_PREFIX = "HARBORHOOK_"
+# nsqd's protocol.IsValidTopicName / IsValidChannelName: 1-64 of [.a-zA-Z0-9_-], with an
+# optional "#ephemeral" suffix (github.com/nsqio/nsq internal/protocol/names.go)
+NSQ_NAME_PATTERN = re.compile(r"^[.a-zA-Z0-9_-]+(#ephemeral)?$")
+NSQ_NAME_MAX = 64
+# time an attempt needs around its HTTP exchange (claim, signing, recording the result:
+# milliseconds normally; two seconds cover a slow commit)
+LEASE_MARGIN_SECONDS = 2.0
 
 
 def default_state_dir() -> Path:
@@ -128,7 +142,7 @@ class Settings(BaseSettings):
     monitor_port: int = Field(default=9102, ge=0, le=65535)
     monitor_poll_interval: float = Field(default=5.0, gt=0)  # seconds between backlog polls
     prometheus_port: int = Field(default=9090, ge=0, le=65535)
-    prometheus_scrape_interval: str = "5s"
+    prometheus_scrape_interval: Duration = "5s"
     alertmanager_port: int = Field(default=9093, ge=0, le=65535)
     prometheus_url: str = "http://127.0.0.1:9090"
     alertmanager_url: str = "http://127.0.0.1:9093"
@@ -152,16 +166,55 @@ class Settings(BaseSettings):
     def _host_port(cls, value: list[str]) -> list[str]:
         for item in value:
             host, _, port = item.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"{item!r} is not host:port")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{item!r} is not host:port (port 1-65535)")
         return value
 
-    @field_validator("api_url")
+    @field_validator("deliveries_topic", "dlq_topic", "worker_channel")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+    def _nsq_name(cls, value: str) -> str:
+        if not 1 <= len(value) <= NSQ_NAME_MAX or not NSQ_NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not an NSQ topic/channel name: 1 to {NSQ_NAME_MAX} characters "
+                "of a-z A-Z 0-9 . _ - (nsqd refuses anything else)"
+            )
+        return value
+
+    @field_validator(
+        "api_url", "prometheus_url", "alertmanager_url", "otlp_endpoint", "tempo_url", "loki_url"
+    )
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from exc
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _timeouts_fit_the_lease(self) -> Settings:
+        """An attempt must end before its lease does, or a second worker may claim the
+        delivery and POST it again while the first is still waiting for an answer."""
+        if self.connect_timeout > self.total_timeout:
+            raise ConfigError(
+                _setting_name("connect_timeout"),
+                f"connect_timeout ({self.connect_timeout} s) is longer than total_timeout "
+                f"({self.total_timeout} s), which includes it"
+            )
+        needed = self.total_timeout + LEASE_MARGIN_SECONDS
+        if self.delivery_lease_seconds < needed:
+            raise ConfigError(
+                _setting_name("delivery_lease_seconds"),
+                f"delivery_lease_seconds ({self.delivery_lease_seconds} s) must be at least "
+                f"total_timeout + {LEASE_MARGIN_SECONDS:g} s ({needed:g} s): a lease that ends "
+                "during an attempt lets another worker POST the same delivery again"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -230,12 +283,26 @@ def config_file_path(state_dir: Path | None = None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+def _setting_name(name: str) -> str:
+    """``total_timeout (HARBORHOOK_TOTAL_TIMEOUT)``: how errors name a setting."""
+    return f"{name} ({ENV_PREFIX}{name.split('.')[0].upper()})"
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning pydantic's errors into one ConfigError naming the setting."""
+    """Build the settings, turning pydantic's errors into one ConfigError naming the setting.
+
+    Cross-field rules (timeouts against the lease) raise ConfigError themselves.
+    """
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "config"
-        env_name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else name
-        raise ConfigError(f"{name} ({env_name})", first["msg"]) from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(_setting_name(name), message) from exc
+    except SettingsError as exc:  # a list/mapping variable that is not JSON
+        found = re.search(r'field "([a-z_]+)"', str(exc))
+        name = found.group(1) if found else "config"
+        raise ConfigError(
+            _setting_name(name), "not valid JSON (lists are written like [\"a\", \"b\"])"
+        ) from exc

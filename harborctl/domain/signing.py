@@ -19,6 +19,9 @@ from harborctl.errors import ValidationError
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
+# Standard Webhooks, "Signature scheme / Symmetric": secrets are 24 to 64 random bytes
+MIN_SECRET_BYTES = 24
+MAX_SECRET_BYTES = 64
 SIGNATURE_VERSION = "v1"
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -40,21 +43,34 @@ class SignatureError(ValidationError):
 def generate_secret(raw: bytes | None = None) -> str:
     """A new ``whsec_`` secret from 24 bytes of ``secrets`` randomness, or from ``raw``."""
     key = secrets.token_bytes(SECRET_BYTES) if raw is None else raw
-    if not key:
-        raise ValidationError("secret", "secret key must not be empty")
+    _check_key_length(key)
     return SECRET_PREFIX + base64.b64encode(key).decode("ascii")
 
 
 def decode_secret(secret: str) -> bytes:
-    """The raw HMAC key of a secret (the ``whsec_`` prefix is optional)."""
+    """The raw HMAC key of a secret (the ``whsec_`` prefix is optional).
+
+    Raises ValidationError (field ``secret``) unless it is base64 of 24 to 64 bytes, the
+    key sizes the Standard Webhooks specification sets.
+    """
     encoded = secret.removeprefix(SECRET_PREFIX)
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII input
         raise ValidationError("secret", "secret is not valid base64 (whsec_<base64>)") from exc
+    _check_key_length(key)
+    return key
+
+
+def _check_key_length(key: bytes) -> None:
     if not key:
         raise ValidationError("secret", "secret must not be empty")
-    return key
+    if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
+        raise ValidationError(
+            "secret",
+            f"secret key is {len(key)} bytes; Standard Webhooks secrets are "
+            f"{MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} random bytes (whsec_<base64>)",
+        )
 
 
 def _sign_key(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:

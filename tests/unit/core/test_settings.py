@@ -128,3 +128,47 @@ def test_an_explicit_state_dir_reads_its_own_stack_and_config_files(tmp_path: Pa
     elsewhere.mkdir()
     (elsewhere / "harborhook.yaml").write_text("max_attempts: 2\n")
     assert load_settings(state_dir=elsewhere).max_attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("HARBORHOOK_DELIVERIES_TOPIC", "harbor hook", "deliveries_topic"),
+        ("HARBORHOOK_DLQ_TOPIC", "x" * 65, "dlq_topic"),
+        ("HARBORHOOK_WORKER_CHANNEL", "work/ers", "worker_channel"),
+        ("HARBORHOOK_DELIVERIES_TOPIC", "", "deliveries_topic"),
+        ("HARBORHOOK_NSQD_TCP_ADDRESSES", '["127.0.0.1:99999"]', "nsqd_tcp_addresses"),
+        ("HARBORHOOK_NSQD_TCP_ADDRESSES", "127.0.0.1:4150", "nsqd_tcp_addresses"),
+        ("HARBORHOOK_PROMETHEUS_URL", "ftp://prometheus", "prometheus_url"),
+        ("HARBORHOOK_OTLP_ENDPOINT", "tempo:4318", "otlp_endpoint"),
+        ("HARBORHOOK_ALERTMANAGER_URL", "http://am:port", "alertmanager_url"),
+        ("HARBORHOOK_PROMETHEUS_SCRAPE_INTERVAL", "5", "prometheus_scrape_interval"),
+        ("HARBORHOOK_CONNECT_TIMEOUT", "9", "connect_timeout"),
+    ],
+)
+def test_values_the_tools_underneath_refuse_stop_start_up_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(f"{named} ({variable})")
+
+
+def test_a_lease_shorter_than_an_attempt_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers, a receiver taking 12 s, total_timeout 20 s and a 5 s lease: the lease
+    expired mid-attempt and the delivery was POSTed three times, recorded once."""
+    monkeypatch.setenv("HARBORHOOK_TOTAL_TIMEOUT", "20")
+    monkeypatch.setenv("HARBORHOOK_DELIVERY_LEASE_SECONDS", "5")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "delivery_lease_seconds (HARBORHOOK_DELIVERY_LEASE_SECONDS)" in str(caught.value)
+    assert "22 s" in str(caught.value)
+    monkeypatch.setenv("HARBORHOOK_DELIVERY_LEASE_SECONDS", "22")
+    assert load_settings().delivery_lease_seconds == 22
+
+
+@pytest.mark.parametrize("name", ["harborhook.deliveries", "a", "x" * 64, "workers#ephemeral"])
+def test_nsq_names_nsqd_accepts_are_accepted(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv("HARBORHOOK_WORKER_CHANNEL", name)
+    assert load_settings().worker_channel == name

@@ -164,7 +164,21 @@ def test_decode_secret_spec_example() -> None:
     assert decode_secret(SECRET) == base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
 
 
-@pytest.mark.parametrize("bad", ["whsec_", "", "whsec_not base64!", "whsec_abc", "whsec_é"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "whsec_",
+        "",
+        "whsec_not base64!",
+        "whsec_abc",
+        "whsec_é",
+        "whsec_AQ==",  # a 1-byte key
+        "whsec_AAAAAAAA",  # 6 bytes
+        "AA==",
+        "whsec_" + base64.b64encode(bytes(23)).decode(),
+        "whsec_" + base64.b64encode(bytes(65)).decode(),
+    ],
+)
 def test_decode_secret_rejects_bad_input(bad: str) -> None:
     with pytest.raises(ValidationError) as info:
         decode_secret(bad)
@@ -174,3 +188,9 @@ def test_decode_secret_rejects_bad_input(bad: str) -> None:
 def test_generate_secret_rejects_empty_bytes() -> None:
     with pytest.raises(ValidationError):
         generate_secret(b"")
+
+
+@pytest.mark.parametrize("size", [24, 32, 64])
+def test_secrets_of_24_to_64_bytes_are_accepted(size: int) -> None:
+    raw = bytes(range(size))
+    assert decode_secret(generate_secret(raw)) == raw
