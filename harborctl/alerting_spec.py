@@ -70,6 +70,10 @@ class ForDurations(_Model):
     latency: Duration = "10m"
     ingest_down: Duration = "2m"
     worker_down: Duration = "2m"
+    monitor_down: Duration = "2m"
+    target_missing: Duration = "5m"
+    rule_failures: Duration = "0s"
+    notifications_failing: Duration = "0s"
     stalled: Duration = "10m"
 
 
@@ -89,6 +93,13 @@ class JobNames(_Model):
 
     ingest: str = Field(default="ingest", min_length=1)
     worker: str = Field(default="worker", min_length=1)
+    monitor: str = Field(default="monitor", min_length=1)  # the backlog monitor
+    prometheus: str = Field(default="prometheus", min_length=1)  # Prometheus scraping itself
+    alertmanager: str = Field(default="alertmanager", min_length=1)
+
+    def expected(self) -> tuple[str, ...]:
+        """Every job that must have a scrape target (HarborHookTargetMissing)."""
+        return (self.ingest, self.worker, self.monitor, self.prometheus, self.alertmanager)
 
 
 class AlertingSpec(_Model):
