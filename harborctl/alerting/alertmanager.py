@@ -13,7 +13,7 @@ from typing import Any
 
 from harborctl.alerting.receivers import EmailReceiver, SlackReceiver, WebhookReceiver
 from harborctl.alerting_spec import NotifySpec
-from harborctl.ops.render import render_template
+from harborctl.render import render_template
 
 TEMPLATE = "alertmanager/alertmanager.yml.j2"
 AnyReceiver = SlackReceiver | EmailReceiver | WebhookReceiver

@@ -81,7 +81,7 @@ def generate(as_json: bool = JsonOption) -> None:
     with cli_errors():
         from harborctl.alerting import generate as gen
         from harborctl.alerting import tools
-        from harborctl.ops.alertmanager_client import AlertmanagerClient
+        from harborctl.alerting.client import AlertmanagerClient
 
         settings = _settings()
         rules = gen.write_rule_files(settings)
@@ -126,7 +126,6 @@ def test(
     Exit code 1 when a unit test or the check fails.
     """
     with cli_errors():
-        from harborctl.alerting import generate as gen
         from harborctl.alerting import tools
         from harborctl.alerting.ruletests import run_template_tests
         from harborctl.errors import ConfigError
@@ -136,7 +135,7 @@ def test(
             fail("promtool not installed (Debian package `prometheus`): cannot test rules", 2)
         report = run_template_tests(promtool, tests_dir)
         settings = _settings()
-        generated = sorted(gen.alerting_paths(settings).rules_dir.glob("*.yml"))
+        generated = sorted(settings.layout.rules_dir.glob("*.yml"))
         check_error = None
         if generated:
             try:
@@ -298,14 +297,14 @@ def receivers(as_json: bool = JsonOption) -> None:
         from harborctl.alerting.receivers import describe
 
         settings = _settings()
-        paths = gen.alerting_paths(settings)
+        layout = settings.layout
         rows = [
             {
                 "name": receiver.name,
                 "type": receiver.type,
                 "severity": receiver.severity.value,
                 "target": describe(receiver, secret),
-                "secret_file": str(paths.secret_file(receiver.name)) if secret else None,
+                "secret_file": str(layout.secret_file(receiver.name)) if secret else None,
             }
             for receiver, secret in gen.list_receivers(settings)
         ]
@@ -354,9 +353,9 @@ def send_test(
         from datetime import UTC, datetime
 
         from harborctl.alerting import generate as gen
+        from harborctl.alerting.client import AlertmanagerClient
         from harborctl.alerting.testalert import build_test_alert, new_test_id
         from harborctl.alerting_spec import duration_seconds
-        from harborctl.ops.alertmanager_client import AlertmanagerClient
 
         settings = _settings()
         test_id = resolve or new_test_id()

@@ -26,8 +26,8 @@ def bench(
     with cli_errors():
         from rich.progress import Progress, TaskID
 
+        from harborctl.cli.throughput import run_bench
         from harborctl.client import open_client
-        from harborctl.ops.bench import run_bench
 
         with (
             open_client(api_url, admin=True) as admin,

@@ -12,8 +12,8 @@ import typer
 from rich.text import Text
 
 from harborctl.cli.output import JsonOption, cli_errors, console, fail
-from harborctl.ops.log_query import LEVELS, LogEntry, LogQuery
-from harborctl.ops.log_tail import LogSource, LogTailOptions, tail_logs
+from harborctl.telemetry.log_query import LEVELS, LogEntry, LogQuery
+from harborctl.telemetry.log_tail import LogSource, LogTailOptions, tail_logs
 
 app = typer.Typer(
     help="Read the services' JSON logs (Loki when loki_url is set, else the local files).",
@@ -30,7 +30,7 @@ def _source() -> Iterator[LogSource]:
 
     settings = load_settings()
     if settings.loki_url:
-        from harborctl.ops.loki import LokiClient, LokiLogSource
+        from harborctl.telemetry.loki import LokiClient, LokiLogSource
 
         client = LokiClient(settings.loki_url)
         try:
@@ -38,7 +38,7 @@ def _source() -> Iterator[LogSource]:
         finally:
             client.close()
     else:
-        from harborctl.ops.log_files import FileLogSource
+        from harborctl.telemetry.log_files import FileLogSource
 
         yield FileLogSource(settings.layout.json_logs_dir)
 

@@ -17,8 +17,8 @@ import typer
 from harborctl.cli.output import JsonOption, cli_errors, console, emit, err_console, fail
 
 if TYPE_CHECKING:
-    from harborctl.ops.stack import StackStartFailed, StackStatus
     from harborctl.settings import Settings
+    from harborctl.stack.status import StackStartFailed, StackStatus
 
 EXIT_NOT_RUNNING = 3
 
@@ -110,7 +110,7 @@ def _next_steps(settings: Settings, ingest_url: str | None) -> list[str]:
 
 
 def _choose_native(mode: Mode) -> None:
-    from harborctl.ops.stack import compose_file, docker_engine_reachable
+    from harborctl.stack.compose import compose_file, docker_engine_reachable
 
     if mode is Mode.native:
         return
@@ -151,7 +151,9 @@ def up(
     as_json: bool = JsonOption,
 ) -> None:
     """Start the local stack (idempotent) and wait until every component is healthy."""
-    from harborctl.ops.stack import NativeStack, StackOptions, StackStartFailed, plan_stack
+    from harborctl.stack.native import NativeStack
+    from harborctl.stack.plan import StackOptions, plan_stack
+    from harborctl.stack.status import StackStartFailed
 
     with cli_errors():
         settings = _load_settings(state_dir)
@@ -166,7 +168,7 @@ def up(
                 nsqlookupd_http_port=nsqlookupd_http_port,
             ),
         )
-        native = NativeStack(plan.paths)
+        native = NativeStack(plan.layout)
         admin_key = _admin_key_location(settings)
         try:
             with err_console.status("harborctl up: checking the stack") as spinner:
@@ -186,7 +188,7 @@ def up(
         "result": "already_running" if result.already_running else "started",
         **current.to_dict(),
         "admin_key": admin_key,
-        "logs_dir": str(plan.paths.logs_dir),
+        "logs_dir": str(plan.layout.process_logs_dir),
         "next_steps": next_steps,
     }
 
@@ -198,7 +200,7 @@ def up(
         _status_table(current, f"{headline} (native, supervisord pid {current.supervisord_pid})")
         console.print(f"transport: [bold]{current.transport}[/]", highlight=False)
         console.print(f"state dir: {current.state_dir}", highlight=False)
-        console.print(f"logs:      {plan.paths.logs_dir}", highlight=False)
+        console.print(f"logs:      {plan.layout.process_logs_dir}", highlight=False)
         console.print(f"admin key: {admin_key} (the key itself is never printed)", highlight=False)
         for note in current.notes:
             console.print(f"note: {note}", style="yellow", highlight=False)
@@ -220,17 +222,17 @@ def up(
 
 def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
     """Each component: supervisord state, pid, uptime, live health, URL."""
-    from harborctl.ops.stack import NativeStack, StackPaths
+    from harborctl.stack.native import NativeStack
 
     with cli_errors():
-        paths = StackPaths.from_settings(_load_settings(state_dir))
-        current = NativeStack(paths).status()
+        layout = _load_settings(state_dir).layout
+        current = NativeStack(layout).status()
     if current is None:
         emit(
-            {"running": False, "healthy": False, "state_dir": str(paths.state_dir)},
+            {"running": False, "healthy": False, "state_dir": str(layout.root)},
             as_json,
             lambda: console.print(
-                f"HarborHook stack: not running (state dir {paths.state_dir})", highlight=False
+                f"HarborHook stack: not running (state dir {layout.root})", highlight=False
             ),
         )
         raise typer.Exit(EXIT_NOT_RUNNING)
@@ -250,18 +252,18 @@ def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) 
 
 def down(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
     """Stop exactly what `harborctl up` started, and wait until it is gone."""
-    from harborctl.ops.stack import NativeStack, StackPaths
+    from harborctl.stack.native import NativeStack
 
     with cli_errors():
-        paths = StackPaths.from_settings(_load_settings(state_dir))
+        layout = _load_settings(state_dir).layout
         with err_console.status("harborctl down: stopping the stack"):
-            result = NativeStack(paths).down()
-    data = {**result.to_dict(), "state_dir": str(paths.state_dir)}
+            result = NativeStack(layout).down()
+    data = {**result.to_dict(), "state_dir": str(layout.root)}
 
     def human() -> None:
         if not result.was_running:
             console.print(
-                f"HarborHook stack: not running (state dir {paths.state_dir})", highlight=False
+                f"HarborHook stack: not running (state dir {layout.root})", highlight=False
             )
             return
         count = len(result.stopped_pids)

@@ -13,8 +13,14 @@ from rich.text import Text
 from rich.tree import Tree
 
 from harborctl.cli.output import JsonOption, cli_errors, console, emit
-from harborctl.ops.trace_model import SpanView, TraceSummary, children_of, span_dict, summarize
-from harborctl.ops.trace_tail import TailOptions, TraceSource, tail_traces
+from harborctl.telemetry.trace_model import (
+    SpanView,
+    TraceSummary,
+    children_of,
+    span_dict,
+    summarize,
+)
+from harborctl.telemetry.trace_tail import TailOptions, TraceSource, tail_traces
 
 app = typer.Typer(
     help="Follow and inspect traces (Tempo when tempo_url is set, else the local span file).",
@@ -31,7 +37,7 @@ def _source() -> Iterator[TraceSource]:
 
     settings = load_settings()
     if settings.tempo_url:
-        from harborctl.ops.tempo import TempoClient, TempoTraceSource
+        from harborctl.telemetry.tempo import TempoClient, TempoTraceSource
 
         client = TempoClient(settings.tempo_url)
         try:
@@ -39,7 +45,7 @@ def _source() -> Iterator[TraceSource]:
         finally:
             client.close()
     else:
-        from harborctl.ops.span_file import FileTraceSource
+        from harborctl.telemetry.span_file import FileTraceSource
 
         yield FileTraceSource(settings.layout.spans_file)
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from harborctl.errors import NotFound, ServiceError
-from harborctl.ops.trace_model import SpanView, TraceSummary, spans_from_otlp, summarize
+from harborctl.telemetry.trace_model import SpanView, TraceSummary, spans_from_otlp, summarize
 
 
 class TempoClient:

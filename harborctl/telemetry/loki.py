@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from harborctl.errors import ServiceError
-from harborctl.ops.log_query import LogEntry, LogQuery
+from harborctl.telemetry.log_query import LogEntry, LogQuery
 
 
 class LokiClient:
