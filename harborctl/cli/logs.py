@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import typer
 from rich.text import Text
 
-from harborctl.cli.output import JsonOption, cli_errors, console, fail
+from harborctl.cli.options import JsonFlag
+from harborctl.cli.output import console, fail
 from harborctl.telemetry.log_query import LEVELS, LogEntry, LogQuery
 from harborctl.telemetry.log_tail import LogSource, LogTailOptions, tail_logs
 
@@ -69,7 +70,7 @@ def tail(
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many lines at first."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
     max_lines: int | None = typer.Option(None, "--max", help="Stop after this many lines."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """The latest log lines matching the filters, oldest first; --follow keeps going.
 
@@ -79,7 +80,7 @@ def tail(
         fail(f"--level must be one of {', '.join(LEVELS)}", 2)
     query = LogQuery(trace_id=trace_id, tenant_id=tenant, level=level, service=service)
     options = LogTailOptions(since_seconds=since, limit=limit, follow=follow, max_lines=max_lines)
-    with cli_errors(), _source() as source:
+    with _source() as source:
         try:
             for entry in tail_logs(source, query, options):
                 if as_json:

@@ -14,19 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from harborctl.cli.output import JsonOption, cli_errors, console, emit, err_console, fail
+from harborctl.cli.options import JsonFlag, StateDir
+from harborctl.cli.output import console, emit, err_console, fail
 
 if TYPE_CHECKING:
     from harborctl.settings import Settings
     from harborctl.stack.status import StackStartFailed, StackStatus
 
 EXIT_NOT_RUNNING = 3
-
-StateDirOption = typer.Option(
-    None,
-    "--state-dir",
-    help="State dir of the stack (default: settings state_dir, HARBORHOOK_STATE_DIR).",
-)
 
 
 class Mode(StrEnum):
@@ -131,7 +126,7 @@ def _report_start_failure(exc: StackStartFailed) -> None:
 
 
 def up(
-    state_dir: Path | None = StateDirOption,
+    state_dir: StateDir = None,
     no_nsq: bool = typer.Option(
         False, "--no-nsq", help="Use the db transport even when nsqd/nsqlookupd are installed."
     ),
@@ -148,38 +143,37 @@ def up(
     timeout: float = typer.Option(
         60.0, "--timeout", min=1.0, help="Seconds to wait for every component to be healthy."
     ),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Start the local stack (idempotent) and wait until every component is healthy."""
     from harborctl.stack.native import NativeStack
     from harborctl.stack.plan import StackOptions, plan_stack
     from harborctl.stack.status import StackStartFailed
 
-    with cli_errors():
-        settings = _load_settings(state_dir)
-        _choose_native(mode)
-        plan = plan_stack(
-            settings,
-            StackOptions(
-                nsq=not no_nsq,
-                nsqd_tcp_port=nsqd_tcp_port,
-                nsqd_http_port=nsqd_http_port,
-                nsqlookupd_tcp_port=nsqlookupd_tcp_port,
-                nsqlookupd_http_port=nsqlookupd_http_port,
-            ),
-        )
-        native = NativeStack(plan.layout)
-        admin_key = _admin_key_location(settings)
-        try:
-            with err_console.status("harborctl up: checking the stack") as spinner:
-                result = native.up(
-                    plan,
-                    timeout=timeout,
-                    progress=lambda message: spinner.update(f"harborctl up: {message}"),
-                )
-        except StackStartFailed as exc:
-            _report_start_failure(exc)
-            raise
+    settings = _load_settings(state_dir)
+    _choose_native(mode)
+    plan = plan_stack(
+        settings,
+        StackOptions(
+            nsq=not no_nsq,
+            nsqd_tcp_port=nsqd_tcp_port,
+            nsqd_http_port=nsqd_http_port,
+            nsqlookupd_tcp_port=nsqlookupd_tcp_port,
+            nsqlookupd_http_port=nsqlookupd_http_port,
+        ),
+    )
+    native = NativeStack(plan.layout)
+    admin_key = _admin_key_location(settings)
+    try:
+        with err_console.status("harborctl up: checking the stack") as spinner:
+            result = native.up(
+                plan,
+                timeout=timeout,
+                progress=lambda message: spinner.update(f"harborctl up: {message}"),
+            )
+    except StackStartFailed as exc:
+        _report_start_failure(exc)
+        raise
 
     current = result.status
     ingest = next((c for c in current.components if c.name == "ingest"), None)
@@ -220,13 +214,12 @@ def up(
         raise typer.Exit(1)
 
 
-def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
+def status(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
     """Each component: supervisord state, pid, uptime, live health, URL."""
     from harborctl.stack.native import NativeStack
 
-    with cli_errors():
-        layout = _load_settings(state_dir).layout
-        current = NativeStack(layout).status()
+    layout = _load_settings(state_dir).layout
+    current = NativeStack(layout).status()
     if current is None:
         emit(
             {"running": False, "healthy": False, "state_dir": str(layout.root)},
@@ -250,14 +243,13 @@ def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) 
     raise typer.Exit(0 if current.healthy else 1)
 
 
-def down(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
+def down(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
     """Stop exactly what `harborctl up` started, and wait until it is gone."""
     from harborctl.stack.native import NativeStack
 
-    with cli_errors():
-        layout = _load_settings(state_dir).layout
-        with err_console.status("harborctl down: stopping the stack"):
-            result = NativeStack(layout).down()
+    layout = _load_settings(state_dir).layout
+    with err_console.status("harborctl down: stopping the stack"):
+        result = NativeStack(layout).down()
     data = {**result.to_dict(), "state_dir": str(layout.root)}
 
     def human() -> None:
