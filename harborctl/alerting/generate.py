@@ -175,14 +175,14 @@ def _apply(
     outcome.files.append(write_file(layout.receivers_file, dump_receivers(receivers), SECRET_MODE))
     outcome.files.append(write_file(layout.alertmanager_config, config_text, SECRET_MODE))
 
-    client = AlertmanagerClient(settings.alertmanager_url)
-    try:
-        outcome.reloaded = client.reload()
-    except ServiceError:
-        _restore(before)
-        with suppress(ServiceError):
-            client.reload()
-        raise
+    with AlertmanagerClient(settings.alertmanager_url) as client:
+        try:
+            outcome.reloaded = client.reload()
+        except ServiceError:
+            _restore(before)
+            with suppress(ServiceError):
+                client.reload()
+            raise
     if not outcome.reloaded:
         outcome.notes.append(
             f"Alertmanager is not running at {settings.alertmanager_url}: "

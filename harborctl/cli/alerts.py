@@ -68,6 +68,13 @@ def _report(what: str, outcome: Outcome, settings: Settings, as_json: bool) -> N
     emit(data, as_json, human)
 
 
+def _reload_alertmanager(url: str) -> bool:
+    from harborctl.alerting.client import AlertmanagerClient
+
+    with AlertmanagerClient(url) as client:
+        return client.reload()
+
+
 # --- rules ------------------------------------------------------------------------------------
 
 
@@ -80,7 +87,6 @@ def generate(as_json: JsonFlag = False) -> None:
     """
     from harborctl.alerting import generate as gen
     from harborctl.alerting import tools
-    from harborctl.alerting.client import AlertmanagerClient
 
     settings = _settings()
     rules = gen.write_rule_files(settings)
@@ -91,7 +97,7 @@ def generate(as_json: JsonFlag = False) -> None:
         "rules_checked": tools.find("promtool") is not None,
         "config_checked": tools.find("amtool") is not None,
         "prometheus_reloaded": gen.reload_prometheus(settings.prometheus_url),
-        "alertmanager_reloaded": AlertmanagerClient(settings.alertmanager_url).reload(),
+        "alertmanager_reloaded": _reload_alertmanager(settings.alertmanager_url),
     }
 
     def human() -> None:
@@ -358,7 +364,8 @@ def send_test(
         settings.alerting.runbook_base_url,
         resolved=resolve is not None,
     )
-    AlertmanagerClient(settings.alertmanager_url).post_alerts([alert])
+    with AlertmanagerClient(settings.alertmanager_url) as alertmanager:
+        alertmanager.post_alerts([alert])
     targets = [r.name for r, _ in gen.list_receivers(settings) if r.severity.accepts(severity)]
     notify = settings.alerting.notify
     wait = notify.group_interval if resolve else notify.group_wait
