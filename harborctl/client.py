@@ -16,16 +16,15 @@ Every method returns the API's JSON object as a plain dict (the CLI prints it as
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from harborctl import __version__
 from harborctl.errors import ApiError, HarborHookError, ValidationError
+from harborctl.jsonhttp import JsonHttpClient, json_or_none, one_line, short_text
 from harborctl.settings import ensure_admin_key
 
 if TYPE_CHECKING:
@@ -34,11 +33,12 @@ if TYPE_CHECKING:
 JsonObject = dict[str, Any]
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-_MAX_ERROR_TEXT = 200
 
 
-class ApiClient:
+class ApiClient(JsonHttpClient):
     """A typed client of the ingest API, bound to one base URL and one API key."""
+
+    service = "the ingest API"
 
     def __init__(
         self,
@@ -49,10 +49,8 @@ class ApiClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.key_source = key_source
-        self._http = httpx.Client(
-            base_url=self.base_url,
+        super().__init__(
+            base_url,
             headers={
                 "Authorization": f"Bearer {api_key}",
                 "Accept": "application/json",
@@ -61,22 +59,7 @@ class ApiClient:
             timeout=timeout,
             transport=transport,
         )
-
-    # -- lifecycle ------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self.key_source = key_source
 
     # -- health and tenants (admin key) ---------------------------------------------------
 
@@ -236,38 +219,34 @@ class ApiClient:
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
     ) -> JsonObject | None:
-        try:
-            response = self._http.request(method, path, json=body, params=params)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise HarborHookError(
-                f"cannot reach the ingest API at {self.base_url}: {_reason(exc)} "
-                "(is it running? try `harborctl up`)"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise HarborHookError(
-                f"the ingest API at {self.base_url} did not answer {method} {path} in time "
-                f"({_reason(exc)})"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise HarborHookError(
-                f"request to the ingest API at {self.base_url} failed: {_reason(exc)}"
-            ) from exc
-
+        response = self.send(method, path, json=body, params=params)
         if response.status_code >= 400:
             hint = f"the key sent was {self.key_source}" if response.status_code == 401 else None
             raise api_error_from_response(response, hint=hint)
         if response.status_code == 204 or not response.content:
             return None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise HarborHookError(
-                f"the ingest API at {self.base_url} answered {method} {path} with "
-                f"HTTP {response.status_code} but not a JSON object: {_short(response.text)}"
+        return self.json_object(response, path)
+
+    def transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> HarborHookError:
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return HarborHookError(
+                f"cannot reach the ingest API at {self.base_url}: {_reason(exc)} "
+                "(is it running? try `harborctl up`)"
             )
-        return data
+        if isinstance(exc, httpx.TimeoutException):
+            return HarborHookError(
+                f"the ingest API at {self.base_url} did not answer {method} {path} in time "
+                f"({_reason(exc)})"
+            )
+        return HarborHookError(
+            f"request to the ingest API at {self.base_url} failed: {_reason(exc)}"
+        )
+
+    def bad_body_error(self, response: httpx.Response, path: str) -> HarborHookError:
+        return HarborHookError(
+            f"the ingest API at {self.base_url} answered {response.request.method} {path} with "
+            f"HTTP {response.status_code} but not a JSON object: {short_text(response.text)}"
+        )
 
 
 def api_error_from_response(response: httpx.Response, *, hint: str | None = None) -> ApiError:
@@ -281,10 +260,7 @@ def api_error_from_response(response: httpx.Response, *, hint: str | None = None
 def _error_parts(response: httpx.Response) -> tuple[str, str, str | None]:
     """(code, one-line message, field) of an error answer."""
     status = response.status_code
-    try:
-        data: Any = response.json()
-    except ValueError:
-        data = None
+    data: Any = json_or_none(response)
 
     if isinstance(data, dict):
         error = data.get("error")
@@ -293,19 +269,19 @@ def _error_parts(response: httpx.Response) -> tuple[str, str, str | None]:
             field = error.get("field")
             return (
                 code if isinstance(code, str) and code else _status_code_name(status),
-                _one_line(error["message"]),
+                one_line(error["message"]),
                 field if isinstance(field, str) and field else None,
             )
         detail = data.get("detail")  # FastAPI's own answers: unknown route, 405, 422
         if isinstance(detail, str):
-            return _status_code_name(status), _short(detail), None
+            return _status_code_name(status), short_text(detail), None
         if isinstance(detail, list) and detail and isinstance(detail[0], dict):
             first = detail[0]
             loc = [str(part) for part in first.get("loc", []) if part not in ("body", "query")]
-            message = _short(str(first.get("msg", "invalid request")))
+            message = short_text(str(first.get("msg", "invalid request")))
             return "invalid", message, ".".join(loc) or None
 
-    text = _short(response.text) if response.text.strip() else ""
+    text = short_text(response.text) if response.text.strip() else ""
     message = response.reason_phrase or "error"
     if text:
         message = f"{message}: {text}"
@@ -366,23 +342,11 @@ def _without_none(**values: Any) -> dict[str, Any]:
 
 
 def _reason(exc: httpx.HTTPError) -> str:
-    return _one_line(str(exc)) or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
 
 
 def _status_code_name(status: int) -> str:
     return f"http_{status}"
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _short(text: str) -> str:
-    """A short, single-line excerpt of a body, markup stripped (an HTML error page, say)."""
-    text = _one_line(re.sub(r"<[^>]+>", " ", text))
-    if len(text) > _MAX_ERROR_TEXT:
-        text = text[: _MAX_ERROR_TEXT - 3] + "..."
-    return text
 
 
 __all__ = [

@@ -7,7 +7,8 @@
       harborhook.yaml                 optional config file (HARBORHOOK_CONFIG overrides)
       admin.key                       the generated admin API key, 0600
       run/                            supervisord.sock, .pid, .conf; stack.json (the plan
-                                      `up` started); settings.json (what it decided)
+                                      `up` started); settings.json (what it decided);
+                                      up.lock (one `up` at a time)
       logs/                           <service>.jsonl JSON log lines (log_dir overrides),
                                       <component>.log process output, supervisord.log/.out
       nsqd/                           nsqd's data dir in the native stack
@@ -80,6 +81,11 @@ class StateLayout:
     def stack_settings_file(self) -> Path:
         """What the running stack decided (transport, addresses), read by every command."""
         return self.run_dir / "settings.json"
+
+    @property
+    def up_lock_file(self) -> Path:
+        """Held (flock) by ``harborctl up`` while it starts the stack."""
+        return self.run_dir / "up.lock"
 
     @property
     def process_logs_dir(self) -> Path:

@@ -23,18 +23,13 @@ import httpx
 
 from harborctl.alerting import tools
 from harborctl.alerting.alertmanager import render_alertmanager_config
+from harborctl.alerting.client import AlertmanagerClient
 from harborctl.alerting.receivers import WebhookReceiver
 from harborctl.alerting.rules import render_rule_files
-from harborctl.alerting.store import (
-    AlertingPaths,
-    AnyReceiver,
-    dump_receivers,
-    load_receivers,
-    read_secret,
-)
+from harborctl.alerting.store import AnyReceiver, dump_receivers, load_receivers, read_secret
 from harborctl.errors import NotFound, ServiceError
-from harborctl.ops.alertmanager_client import AlertmanagerClient
-from harborctl.ops.render import write_file
+from harborctl.layout import StateLayout
+from harborctl.render import write_file
 from harborctl.settings import Settings
 
 SECRET_MODE = 0o600
@@ -50,16 +45,12 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def alerting_paths(settings: Settings) -> AlertingPaths:
-    return AlertingPaths(settings.state_dir.expanduser().absolute())
-
-
 # --- Prometheus rules -------------------------------------------------------------------------
 
 
 def write_rule_files(settings: Settings) -> list[Path]:
     """Render the rule files, check them with promtool (when installed), then write them."""
-    paths = alerting_paths(settings)
+    layout = settings.layout
     files = render_rule_files(settings.slo, settings.alerting)
     promtool = tools.find("promtool")
     if promtool is not None:
@@ -68,7 +59,7 @@ def write_rule_files(settings: Settings) -> list[Path]:
             for path, text in zip(staged, files.values(), strict=True):
                 path.write_text(text)
             tools.check_rules(promtool, staged)
-    return [write_file(paths.rules_dir / name, text) for name, text in files.items()]
+    return [write_file(layout.rules_dir / name, text) for name, text in files.items()]
 
 
 def reload_prometheus(url: str) -> bool:
@@ -94,21 +85,21 @@ def _render(
     secrets: Mapping[str, str | None],
     amtool: str | None,
 ) -> str:
-    paths = alerting_paths(settings)
+    layout = settings.layout
     return render_alertmanager_config(
         settings.alerting.notify,
         receivers,
-        secret_files={r.name: paths.secret_file(r.name) for r in receivers},
+        secret_files={r.name: layout.secret_file(r.name) for r in receivers},
         secrets=secrets,
-        receivers_file=paths.receivers_file,
+        receivers_file=layout.receivers_file,
         webhook_url_file=amtool is not None and tools.webhook_url_file_supported(amtool),
     )
 
 
 def _current_secrets(
-    paths: AlertingPaths, receivers: Sequence[AnyReceiver]
+    layout: StateLayout, receivers: Sequence[AnyReceiver]
 ) -> dict[str, str | None]:
-    return {r.name: read_secret(paths, r.name) for r in receivers}
+    return {r.name: read_secret(layout, r.name) for r in receivers}
 
 
 def _check(amtool: str | None, text: str) -> bool:
@@ -124,12 +115,12 @@ def _check(amtool: str | None, text: str) -> bool:
 
 def write_alertmanager_config(settings: Settings) -> Path:
     """alertmanager.yml (0600) from the spec and the configured receivers, checked first."""
-    paths = alerting_paths(settings)
-    receivers = load_receivers(paths)
+    layout = settings.layout
+    receivers = load_receivers(layout)
     amtool = tools.find("amtool")
-    text = _render(settings, receivers, _current_secrets(paths, receivers), amtool)
+    text = _render(settings, receivers, _current_secrets(layout, receivers), amtool)
     _check(amtool, text)
-    return write_file(paths.alertmanager_config, text, mode=SECRET_MODE)
+    return write_file(layout.alertmanager_config, text, mode=SECRET_MODE)
 
 
 # --- receivers --------------------------------------------------------------------------------
@@ -148,10 +139,10 @@ def _restore(snapshot: Mapping[Path, bytes | None]) -> None:
             write_file(path, content.decode(), mode=SECRET_MODE)
 
 
-def _write_secret(paths: AlertingPaths, name: str, secret: str) -> Path:
-    paths.secrets_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(paths.secrets_dir, 0o700)
-    return write_file(paths.secret_file(name), secret + "\n", mode=SECRET_MODE)
+def _write_secret(layout: StateLayout, name: str, secret: str) -> Path:
+    layout.secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.secrets_dir, 0o700)
+    return write_file(layout.secret_file(name), secret + "\n", mode=SECRET_MODE)
 
 
 def _apply(
@@ -164,34 +155,34 @@ def _apply(
     ``new_secrets`` maps receiver names to their new secret (None: delete the secret file);
     receivers not named keep theirs.
     """
-    paths = alerting_paths(settings)
+    layout = settings.layout
     amtool = tools.find("amtool")
-    secrets = {**_current_secrets(paths, receivers), **new_secrets}
+    secrets = {**_current_secrets(layout, receivers), **new_secrets}
     config_text = _render(settings, receivers, secrets, amtool)
     outcome = Outcome(validated=_check(amtool, config_text))
     if not outcome.validated:
         outcome.notes.append("amtool not installed: alertmanager.yml was not checked")
 
-    touched = [paths.receivers_file, paths.alertmanager_config]
-    touched += [paths.secret_file(name) for name in new_secrets]
+    touched = [layout.receivers_file, layout.alertmanager_config]
+    touched += [layout.secret_file(name) for name in new_secrets]
     before = _snapshot(touched)
     for name, secret in new_secrets.items():
         if secret is None:
             with suppress(FileNotFoundError):
-                paths.secret_file(name).unlink()
+                layout.secret_file(name).unlink()
         else:
-            outcome.files.append(_write_secret(paths, name, secret))
-    outcome.files.append(write_file(paths.receivers_file, dump_receivers(receivers), SECRET_MODE))
-    outcome.files.append(write_file(paths.alertmanager_config, config_text, SECRET_MODE))
+            outcome.files.append(_write_secret(layout, name, secret))
+    outcome.files.append(write_file(layout.receivers_file, dump_receivers(receivers), SECRET_MODE))
+    outcome.files.append(write_file(layout.alertmanager_config, config_text, SECRET_MODE))
 
-    client = AlertmanagerClient(settings.alertmanager_url)
-    try:
-        outcome.reloaded = client.reload()
-    except ServiceError:
-        _restore(before)
-        with suppress(ServiceError):
-            client.reload()
-        raise
+    with AlertmanagerClient(settings.alertmanager_url) as client:
+        try:
+            outcome.reloaded = client.reload()
+        except ServiceError:
+            _restore(before)
+            with suppress(ServiceError):
+                client.reload()
+            raise
     if not outcome.reloaded:
         outcome.notes.append(
             f"Alertmanager is not running at {settings.alertmanager_url}: "
@@ -202,7 +193,7 @@ def _apply(
 
 def set_receiver(settings: Settings, receiver: AnyReceiver, secret: str | None) -> Outcome:
     """Add or replace the receiver named ``receiver.name`` (its secret replaced too)."""
-    current = load_receivers(alerting_paths(settings))
+    current = load_receivers(settings.layout)
     names = [r.name for r in current]
     if receiver.name in names:
         current[names.index(receiver.name)] = receiver
@@ -212,7 +203,7 @@ def set_receiver(settings: Settings, receiver: AnyReceiver, secret: str | None) 
 
 
 def remove_receiver(settings: Settings, name: str) -> Outcome:
-    current = load_receivers(alerting_paths(settings))
+    current = load_receivers(settings.layout)
     if name not in [r.name for r in current]:
         raise NotFound("receiver", name)
     return _apply(settings, [r for r in current if r.name != name], {name: None})
@@ -220,8 +211,8 @@ def remove_receiver(settings: Settings, name: str) -> Outcome:
 
 def list_receivers(settings: Settings) -> list[tuple[AnyReceiver, str | None]]:
     """Every receiver with its secret (for masking by the caller)."""
-    paths = alerting_paths(settings)
-    return [(r, read_secret(paths, r.name)) for r in load_receivers(paths)]
+    layout = settings.layout
+    return [(r, read_secret(layout, r.name)) for r in load_receivers(layout)]
 
 
 def webhook_url_inline(settings: Settings, receivers: Sequence[AnyReceiver]) -> bool:

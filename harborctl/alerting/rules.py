@@ -13,7 +13,7 @@ from harborctl.alerting_spec import (
     burn_threshold,
     duration_seconds,
 )
-from harborctl.ops.render import render_template
+from harborctl.render import render_template
 
 RULE_TEMPLATES = {
     "harborhook-slo.yml": "prometheus/rules/harborhook-slo.yml.j2",

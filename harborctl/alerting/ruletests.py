@@ -18,7 +18,7 @@ from harborctl.alerting import tools
 from harborctl.alerting.rules import render_rule_files
 from harborctl.alerting_spec import AlertingSpec, SloSpec
 from harborctl.errors import ConfigError
-from harborctl.ops.render import templates_dir
+from harborctl.render import templates_dir
 
 
 def default_tests_dir() -> Path:

@@ -6,7 +6,7 @@ import secrets
 import socket
 from datetime import datetime, timedelta
 
-from harborctl.ops.alertmanager_client import Alert
+from harborctl.alerting.client import Alert
 
 TEST_ALERT_NAME = "HarborHookTestAlert"
 FIRING_FOR = timedelta(hours=1)  # resolves by itself if never resolved by hand

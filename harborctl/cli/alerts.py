@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from harborctl.alerting.receivers import Severity
+from harborctl.cli.options import JsonFlag
 from harborctl.cli.output import (
-    JsonOption,
-    cli_errors,
     console,
     emit,
     fail,
@@ -30,9 +29,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-SeverityOption = typer.Option(
-    Severity.all, "--severity", help="Which alerts this receiver gets: page, ticket or all."
-)
+ReceiverSeverity = Annotated[
+    Severity,
+    typer.Option("--severity", help="Which alerts this receiver gets: page, ticket or all."),
+]
 RECEIVER_COLUMNS = ["name", "type", "severity", "target", "secret_file"]
 
 
@@ -68,32 +68,37 @@ def _report(what: str, outcome: Outcome, settings: Settings, as_json: bool) -> N
     emit(data, as_json, human)
 
 
+def _reload_alertmanager(url: str) -> bool:
+    from harborctl.alerting.client import AlertmanagerClient
+
+    with AlertmanagerClient(url) as client:
+        return client.reload()
+
+
 # --- rules ------------------------------------------------------------------------------------
 
 
 @app.command("generate")
-def generate(as_json: bool = JsonOption) -> None:
+def generate(as_json: JsonFlag = False) -> None:
     """Write the Prometheus rule files and alertmanager.yml from the `slo:`/`alerting:` spec.
 
     Both are checked (promtool, amtool) before they replace the live files; a running
     Prometheus and Alertmanager are reloaded.
     """
-    with cli_errors():
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting import tools
-        from harborctl.ops.alertmanager_client import AlertmanagerClient
+    from harborctl.alerting import generate as gen
+    from harborctl.alerting import tools
 
-        settings = _settings()
-        rules = gen.write_rule_files(settings)
-        config = gen.write_alertmanager_config(settings)
-        data: dict[str, Any] = {
-            "rule_files": [str(path) for path in rules],
-            "alertmanager_config": str(config),
-            "rules_checked": tools.find("promtool") is not None,
-            "config_checked": tools.find("amtool") is not None,
-            "prometheus_reloaded": gen.reload_prometheus(settings.prometheus_url),
-            "alertmanager_reloaded": AlertmanagerClient(settings.alertmanager_url).reload(),
-        }
+    settings = _settings()
+    rules = gen.write_rule_files(settings)
+    config = gen.write_alertmanager_config(settings)
+    data: dict[str, Any] = {
+        "rule_files": [str(path) for path in rules],
+        "alertmanager_config": str(config),
+        "rules_checked": tools.find("promtool") is not None,
+        "config_checked": tools.find("amtool") is not None,
+        "prometheus_reloaded": gen.reload_prometheus(settings.prometheus_url),
+        "alertmanager_reloaded": _reload_alertmanager(settings.alertmanager_url),
+    }
 
     def human() -> None:
         for path in data["rule_files"]:
@@ -119,30 +124,28 @@ def test(
     tests_dir: Path | None = typer.Option(
         None, "--tests", help="Directory of promtool *.test.yml files (default tests/alerting)."
     ),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Run the promtool unit tests of the alert rules; check the rules generated from your spec.
 
     Exit code 1 when a unit test or the check fails.
     """
-    with cli_errors():
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting import tools
-        from harborctl.alerting.ruletests import run_template_tests
-        from harborctl.errors import ConfigError
+    from harborctl.alerting import tools
+    from harborctl.alerting.ruletests import run_template_tests
+    from harborctl.errors import ConfigError
 
-        promtool = tools.find("promtool")
-        if promtool is None:
-            fail("promtool not installed (Debian package `prometheus`): cannot test rules", 2)
-        report = run_template_tests(promtool, tests_dir)
-        settings = _settings()
-        generated = sorted(gen.alerting_paths(settings).rules_dir.glob("*.yml"))
-        check_error = None
-        if generated:
-            try:
-                tools.check_rules(promtool, generated)
-            except ConfigError as exc:
-                check_error = str(exc)
+    promtool = tools.find("promtool")
+    if promtool is None:
+        fail("promtool not installed (Debian package `prometheus`): cannot test rules", 2)
+    report = run_template_tests(promtool, tests_dir)
+    settings = _settings()
+    generated = sorted(settings.layout.rules_dir.glob("*.yml"))
+    check_error = None
+    if generated:
+        try:
+            tools.check_rules(promtool, generated)
+        except ConfigError as exc:
+            check_error = str(exc)
     data = {
         "unit_tests_passed": report.passed,
         "unit_test_files": report.test_files,
@@ -178,22 +181,21 @@ def set_slack(
         "from stdin, keeping it out of shell history.",
     ),
     channel: str | None = typer.Option(None, "--channel", help="Override the channel (#alerts)."),
-    severity: Severity = SeverityOption,
+    severity: ReceiverSeverity = Severity.all,
     name: str = typer.Option("slack", "--name", help="Receiver name (to keep several)."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Send alerts to Slack. The URL is stored in a 0600 file, never in a config."""
-    with cli_errors():
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting import receivers as rx
+    from harborctl.alerting import generate as gen
+    from harborctl.alerting import receivers as rx
 
-        url = _read_stdin("--webhook-url").strip() if webhook_url == "-" else webhook_url
-        receiver = rx.SlackReceiver(
-            name=rx.check_name(name), severity=severity, channel=rx.check_channel(channel)
-        )
-        secret = rx.check_url("--webhook-url", url)
-        settings = _settings()
-        outcome = gen.set_receiver(settings, receiver, secret)
+    url = _read_stdin("--webhook-url").strip() if webhook_url == "-" else webhook_url
+    receiver = rx.SlackReceiver(
+        name=rx.check_name(name), severity=severity, channel=rx.check_channel(channel)
+    )
+    secret = rx.check_url("--webhook-url", url)
+    settings = _settings()
+    outcome = gen.set_receiver(settings, receiver, secret)
     _report(f"receiver {name} (slack)", outcome, settings, as_json)
 
 
@@ -212,51 +214,50 @@ def set_email(
     require_tls: bool = typer.Option(
         True, "--require-tls/--no-require-tls", help="Insist on STARTTLS (off: local relays)."
     ),
-    severity: Severity = SeverityOption,
+    severity: ReceiverSeverity = Severity.all,
     name: str = typer.Option("email", "--name", help="Receiver name (to keep several)."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Send alerts by email. The password is stored in a 0600 file, never in a config."""
-    with cli_errors():
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting import receivers as rx
-        from harborctl.errors import ValidationError
+    from harborctl.alerting import generate as gen
+    from harborctl.alerting import receivers as rx
+    from harborctl.errors import ValidationError
 
-        if password_stdin and password_file is not None:
-            raise ValidationError("--password-file", "give --password-stdin or --password-file")
-        password: str | None = None
-        if password_stdin:
-            password = rx.check_secret("--password-stdin", _read_stdin("--password-stdin"))
-        elif password_file is not None:
-            try:
-                text = password_file.read_text()
-            except OSError as exc:
-                raise ValidationError(
-                    "--password-file",
-                    f"--password-file: cannot read {password_file}: {exc.strerror}",
-                ) from exc
-            password = rx.check_secret("--password-file", text)
-        if username and password is None:
+    if password_stdin and password_file is not None:
+        raise ValidationError("--password-file", "give --password-stdin or --password-file")
+    password: str | None = None
+    if password_stdin:
+        password = rx.check_secret("--password-stdin", _read_stdin("--password-stdin"))
+    elif password_file is not None:
+        try:
+            text = password_file.read_text()
+        except OSError as exc:
             raise ValidationError(
-                "--password-stdin",
-                "missing password: --username needs --password-stdin or --password-file",
-            )
-        if password is not None and not username:
-            raise ValidationError("--username", "--username is required with a password")
-        receiver = rx.EmailReceiver.model_validate(
-            {
-                "name": rx.check_name(name),
-                "severity": severity,
-                "to": rx.check_email("--to", to),
-                "from": rx.check_email("--from", from_),
-                "smarthost": rx.check_smarthost(smarthost),
-                "username": username,
-                "has_password": password is not None,
-                "require_tls": require_tls,
-            }
+                "--password-file",
+                f"--password-file: cannot read {password_file}: {exc.strerror}",
+            ) from exc
+        password = rx.check_secret("--password-file", text)
+    if username and password is None:
+        raise ValidationError(
+            "--password-stdin",
+            "missing password: --username needs --password-stdin or --password-file",
         )
-        settings = _settings()
-        outcome = gen.set_receiver(settings, receiver, password)
+    if password is not None and not username:
+        raise ValidationError("--username", "--username is required with a password")
+    receiver = rx.EmailReceiver.model_validate(
+        {
+            "name": rx.check_name(name),
+            "severity": severity,
+            "to": rx.check_email("--to", to),
+            "from": rx.check_email("--from", from_),
+            "smarthost": rx.check_smarthost(smarthost),
+            "username": username,
+            "has_password": password is not None,
+            "require_tls": require_tls,
+        }
+    )
+    settings = _settings()
+    outcome = gen.set_receiver(settings, receiver, password)
     _report(f"receiver {name} (email)", outcome, settings, as_json)
 
 
@@ -265,50 +266,48 @@ def set_webhook(
     url: str = typer.Option(
         ..., "--url", help="Where Alertmanager POSTs its JSON; '-' reads it from stdin."
     ),
-    severity: Severity = SeverityOption,
+    severity: ReceiverSeverity = Severity.all,
     name: str = typer.Option("webhook", "--name", help="Receiver name (to keep several)."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Send alerts to any HTTP endpoint (Alertmanager's webhook JSON).
 
     Alertmanager 0.25 cannot read this URL from a file, so it is written into
     alertmanager.yml, which is kept 0600; `receivers` masks it.
     """
-    with cli_errors():
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting import receivers as rx
+    from harborctl.alerting import generate as gen
+    from harborctl.alerting import receivers as rx
 
-        value = _read_stdin("--url").strip() if url == "-" else url
-        receiver = rx.WebhookReceiver(name=rx.check_name(name), severity=severity)
-        secret = rx.check_url("--url", value)
-        settings = _settings()
-        outcome = gen.set_receiver(settings, receiver, secret)
-        if gen.webhook_url_inline(settings, [receiver]):
-            outcome.notes.append(
-                "this Alertmanager has no webhook url_file: the URL is in alertmanager.yml (0600)"
-            )
+    value = _read_stdin("--url").strip() if url == "-" else url
+    receiver = rx.WebhookReceiver(name=rx.check_name(name), severity=severity)
+    secret = rx.check_url("--url", value)
+    settings = _settings()
+    outcome = gen.set_receiver(settings, receiver, secret)
+    if gen.webhook_url_inline(settings, [receiver]):
+        outcome.notes.append(
+            "this Alertmanager has no webhook url_file: the URL is in alertmanager.yml (0600)"
+        )
     _report(f"receiver {name} (webhook)", outcome, settings, as_json)
 
 
 @app.command("receivers")
-def receivers(as_json: bool = JsonOption) -> None:
+def receivers(as_json: JsonFlag = False) -> None:
     """List the configured receivers, secrets masked."""
-    with cli_errors():
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting.receivers import describe
+    from harborctl.alerting import generate as gen
+    from harborctl.alerting.receivers import describe
 
-        settings = _settings()
-        paths = gen.alerting_paths(settings)
-        rows = [
-            {
-                "name": receiver.name,
-                "type": receiver.type,
-                "severity": receiver.severity.value,
-                "target": describe(receiver, secret),
-                "secret_file": str(paths.secret_file(receiver.name)) if secret else None,
-            }
-            for receiver, secret in gen.list_receivers(settings)
-        ]
+    settings = _settings()
+    layout = settings.layout
+    rows = [
+        {
+            "name": receiver.name,
+            "type": receiver.type,
+            "severity": receiver.severity.value,
+            "target": describe(receiver, secret),
+            "secret_file": str(layout.secret_file(receiver.name)) if secret else None,
+        }
+        for receiver, secret in gen.list_receivers(settings)
+    ]
 
     def human() -> None:
         if not rows:
@@ -326,14 +325,13 @@ def receivers(as_json: bool = JsonOption) -> None:
 @app.command("remove")
 def remove(
     name: str = typer.Argument(..., help="Receiver name (see `harborctl alerts receivers`)."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Remove a receiver and its secret file."""
-    with cli_errors():
-        from harborctl.alerting import generate as gen
+    from harborctl.alerting import generate as gen
 
-        settings = _settings()
-        outcome = gen.remove_receiver(settings, name)
+    settings = _settings()
+    outcome = gen.remove_receiver(settings, name)
     _report(f"receiver {name} removed", outcome, settings, as_json)
 
 
@@ -345,30 +343,30 @@ def send_test(
     resolve: str | None = typer.Option(
         None, "--resolve", metavar="TEST_ID", help="Resolve an earlier test alert instead."
     ),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Post a synthetic alert to Alertmanager (API v2) and report whether it was accepted."""
     if severity not in ("page", "ticket"):
         fail(f"--severity: {severity!r} is not page or ticket", 2)
-    with cli_errors():
-        from datetime import UTC, datetime
+    from datetime import UTC, datetime
 
-        from harborctl.alerting import generate as gen
-        from harborctl.alerting.testalert import build_test_alert, new_test_id
-        from harborctl.alerting_spec import duration_seconds
-        from harborctl.ops.alertmanager_client import AlertmanagerClient
+    from harborctl.alerting import generate as gen
+    from harborctl.alerting.client import AlertmanagerClient
+    from harborctl.alerting.testalert import build_test_alert, new_test_id
+    from harborctl.alerting_spec import duration_seconds
 
-        settings = _settings()
-        test_id = resolve or new_test_id()
-        alert = build_test_alert(
-            severity,
-            test_id,
-            datetime.now(UTC),
-            settings.alerting.runbook_base_url,
-            resolved=resolve is not None,
-        )
-        AlertmanagerClient(settings.alertmanager_url).post_alerts([alert])
-        targets = [r.name for r, _ in gen.list_receivers(settings) if r.severity.accepts(severity)]
+    settings = _settings()
+    test_id = resolve or new_test_id()
+    alert = build_test_alert(
+        severity,
+        test_id,
+        datetime.now(UTC),
+        settings.alerting.runbook_base_url,
+        resolved=resolve is not None,
+    )
+    with AlertmanagerClient(settings.alertmanager_url) as alertmanager:
+        alertmanager.post_alerts([alert])
+    targets = [r.name for r, _ in gen.list_receivers(settings) if r.severity.accepts(severity)]
     notify = settings.alerting.notify
     wait = notify.group_interval if resolve else notify.group_wait
     wait_name = "group_interval" if resolve else "group_wait"

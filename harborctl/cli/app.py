@@ -19,8 +19,10 @@ from harborctl.cli import (
     tenants,
     traces,
 )
+from harborctl.cli.output import OneLineErrors
 
 app = typer.Typer(
+    cls=OneLineErrors,  # the project's errors: one line on stderr, their exit code
     name="harborctl",
     help="HarborHook: multi-tenant webhook delivery, driven from one CLI.",
     no_args_is_help=True,

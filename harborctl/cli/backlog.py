@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from harborctl.cli.output import cli_errors, emit, fail, print_json
+from harborctl.cli.options import JsonFlag
+from harborctl.cli.output import emit, fail, print_json
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -41,32 +42,29 @@ def backlog(
     database: bool = typer.Option(
         True, "--db/--no-db", help="Include per-endpoint counts from the database."
     ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print machine-readable JSON instead of a table."
-    ),
+    as_json: JsonFlag = False,
 ) -> None:
     """Backlog per topic/channel (depth, in flight, deferred, rate, trend) and per endpoint.
 
     Rate and trend need more than one sample: they fill in with --watch.
     """
-    with cli_errors():
-        from harborctl.observability.backlog import BacklogHistory
-        from harborctl.settings import load_settings
+    from harborctl.observability.backlog import BacklogHistory
+    from harborctl.settings import load_settings
 
-        settings = load_settings()
-        history = BacklogHistory()
-        collect = _collector(settings, database)
-        if watch:
-            _watch(settings, collect, history, interval, as_json)
-            return
-        snapshot = collect()
-        history.add(snapshot)
-        data = _data(settings, snapshot, history)
-        if not snapshot.nodes and snapshot.endpoints is None and snapshot.errors:
-            fail("; ".join(snapshot.errors))
-        emit(data, as_json, lambda: _print(_render(data)))
-        if fail_above is not None and data["waiting"] > fail_above:
-            fail(f"backlog {data['waiting']} is above {fail_above}", EXIT_ABOVE)
+    settings = load_settings()
+    history = BacklogHistory()
+    collect = _collector(settings, database)
+    if watch:
+        _watch(settings, collect, history, interval, as_json)
+        return
+    snapshot = collect()
+    history.add(snapshot)
+    data = _data(settings, snapshot, history)
+    if not snapshot.nodes and snapshot.endpoints is None and snapshot.errors:
+        fail("; ".join(snapshot.errors))
+    emit(data, as_json, lambda: _print(_render(data)))
+    if fail_above is not None and data["waiting"] > fail_above:
+        fail(f"backlog {data['waiting']} is above {fail_above}", EXIT_ABOVE)
 
 
 def _collector(settings: Settings, database: bool) -> Collect:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from harborctl.cli.options import ApiKey, ApiUrl, JsonFlag, TenantId
 from harborctl.cli.output import (
-    ApiKeyOption,
-    ApiUrlOption,
-    JsonOption,
-    TenantOption,
-    cli_errors,
     console,
     emit,
     print_fields,
@@ -74,21 +70,20 @@ def status(
     event_id: str = typer.Argument(
         ..., metavar="EVENT_ID", help="The event id printed by `events publish`."
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show every delivery of one event: endpoint, status, attempts, last error."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.event_deliveries(tenant_id, event_id)
-        rows = data.get("deliveries", [])
-        title = f"event {data.get('event_id', event_id)}: {len(rows)} deliveries"
-        emit(data, as_json, lambda: print_table(rows, EVENT_COLUMNS, title))
+    with open_client(api_url, api_key) as client:
+        data = client.event_deliveries(tenant_id, event_id)
+    rows = data.get("deliveries", [])
+    title = f"event {data.get('event_id', event_id)}: {len(rows)} deliveries"
+    emit(data, as_json, lambda: print_table(rows, EVENT_COLUMNS, title))
 
 
 @app.command("list")
@@ -102,50 +97,48 @@ def list_(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="At most this many, newest first."
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List the tenant's deliveries, optionally filtered by state and endpoint."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.list_deliveries(
-                tenant_id,
-                status=status.value if status is not None else None,
-                endpoint_id=endpoint_id,
-                limit=limit,
-            )
-        rows = data.get("deliveries", [])
-        emit(data, as_json, lambda: print_table(rows, LIST_COLUMNS, f"{len(rows)} deliveries"))
+    with open_client(api_url, api_key) as client:
+        data = client.list_deliveries(
+            tenant_id,
+            status=status.value if status is not None else None,
+            endpoint_id=endpoint_id,
+            limit=limit,
+        )
+    rows = data.get("deliveries", [])
+    emit(data, as_json, lambda: print_table(rows, LIST_COLUMNS, f"{len(rows)} deliveries"))
 
 
 @app.command("show")
 def show(
     delivery_id: str = typer.Argument(..., metavar="DELIVERY_ID", help="The delivery's id."),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show one delivery and the history of its attempts."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.get_delivery(tenant_id, delivery_id)
+    with open_client(api_url, api_key) as client:
+        data = client.get_delivery(tenant_id, delivery_id)
 
-        def human() -> None:
-            delivery = data.get("delivery", {})
-            print_fields({name: delivery.get(name) for name in DELIVERY_FIELDS})
-            attempts = data.get("attempts", [])
-            if attempts:
-                print_table(attempts, ATTEMPT_COLUMNS, title="attempts")
-            else:
-                console.print("\nno attempts yet", highlight=False)
+    def human() -> None:
+        delivery = data.get("delivery", {})
+        print_fields({name: delivery.get(name) for name in DELIVERY_FIELDS})
+        attempts = data.get("attempts", [])
+        if attempts:
+            print_table(attempts, ATTEMPT_COLUMNS, title="attempts")
+        else:
+            console.print("\nno attempts yet", highlight=False)
 
-        emit(data, as_json, human)
+    emit(data, as_json, human)

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from harborctl.cli.options import ApiKey, ApiUrl, JsonFlag, TenantId
 from harborctl.cli.output import (
-    ApiKeyOption,
-    ApiUrlOption,
-    JsonOption,
-    TenantOption,
-    cli_errors,
     console,
     emit,
     fail,
@@ -42,13 +38,17 @@ DLQ_COLUMNS = [
     "updated_at",
 ]
 
-SinceOption = typer.Option(
-    None,
-    "--since",
-    help="Only deliveries dead since then: ISO-8601 (2024-05-01T12:00:00Z; no zone = local "
-    "time) or a duration back from now (90s, 30m, 2h, 7d, 1w).",
-)
-EndpointOption = typer.Option(None, "--endpoint-id", help="Only deliveries to this endpoint.")
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="Only deliveries dead since then: ISO-8601 (2024-05-01T12:00:00Z; no zone = local "
+        "time) or a duration back from now (90s, 30m, 2h, 7d, 1w).",
+    ),
+]
+EndpointId = Annotated[
+    str | None, typer.Option("--endpoint-id", help="Only deliveries to this endpoint.")
+]
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -76,25 +76,24 @@ def parse_since(value: str, now: datetime | None = None) -> str:
 
 @app.command("list")
 def list_(
-    endpoint_id: str | None = EndpointOption,
-    since: str | None = SinceOption,
+    endpoint_id: EndpointId = None,
+    since: Since = None,
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many."),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List dead deliveries with why they died."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        since_iso = parse_since(since) if since is not None else None
+    since_iso = parse_since(since) if since is not None else None
 
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.list_dlq(tenant_id, endpoint_id=endpoint_id, since=since_iso, limit=limit)
-        rows = data.get("deliveries", [])
-        emit(data, as_json, lambda: print_table(rows, DLQ_COLUMNS, f"DLQ: {len(rows)} deliveries"))
+    with open_client(api_url, api_key) as client:
+        data = client.list_dlq(tenant_id, endpoint_id=endpoint_id, since=since_iso, limit=limit)
+    rows = data.get("deliveries", [])
+    emit(data, as_json, lambda: print_table(rows, DLQ_COLUMNS, f"DLQ: {len(rows)} deliveries"))
 
 
 @app.command("replay")
@@ -104,16 +103,16 @@ def replay(
         metavar="DELIVERY_ID",
         help="Replay this one delivery. Or leave it out and give a filter.",
     ),
-    endpoint_id: str | None = EndpointOption,
-    since: str | None = SinceOption,
+    endpoint_id: EndpointId = None,
+    since: Since = None,
     all_: bool = typer.Option(False, "--all", help="Replay the whole DLQ (no filter)."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Show what would be replayed, change nothing."
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Queue dead deliveries again: each replay is a new delivery with replay_of = the old id.
 
@@ -131,39 +130,38 @@ def replay(
             "or --all for the whole DLQ",
             2,
         )
-    with cli_errors():
-        since_iso = parse_since(since) if since is not None else None
+    since_iso = parse_since(since) if since is not None else None
 
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            if delivery_id is None:
-                data = client.replay_dlq(
-                    tenant_id, endpoint_id=endpoint_id, since=since_iso, dry_run=dry_run
-                )
-            elif dry_run:
-                data = _dry_run_one(client, tenant_id, delivery_id)
-            else:
-                data = client.replay_delivery(tenant_id, delivery_id)
+    with open_client(api_url, api_key) as client:
+        if delivery_id is None:
+            data = client.replay_dlq(
+                tenant_id, endpoint_id=endpoint_id, since=since_iso, dry_run=dry_run
+            )
+        elif dry_run:
+            data = _dry_run_one(client, tenant_id, delivery_id)
+        else:
+            data = client.replay_delivery(tenant_id, delivery_id)
 
-        def human() -> None:
-            if delivery_id is not None and not dry_run:
-                console.print(
-                    f"replayed {data.get('replay_of', delivery_id)} as new delivery "
-                    f"{data.get('delivery_id')} (queued)",
-                    highlight=False,
-                    markup=False,
-                )
-                return
-            rows = data.get("deliveries", [])
-            if data.get("dry_run"):
-                title = f"would replay {len(rows)} deliveries (dry run: nothing changed)"
-                print_table(rows, ["replay_of"], title=title)
-            else:
-                title = f"replayed {data.get('replayed', len(rows))} deliveries"
-                print_table(rows, ["replay_of", "delivery_id"], title=title)
+    def human() -> None:
+        if delivery_id is not None and not dry_run:
+            console.print(
+                f"replayed {data.get('replay_of', delivery_id)} as new delivery "
+                f"{data.get('delivery_id')} (queued)",
+                highlight=False,
+                markup=False,
+            )
+            return
+        rows = data.get("deliveries", [])
+        if data.get("dry_run"):
+            title = f"would replay {len(rows)} deliveries (dry run: nothing changed)"
+            print_table(rows, ["replay_of"], title=title)
+        else:
+            title = f"replayed {data.get('replayed', len(rows))} deliveries"
+            print_table(rows, ["replay_of", "delivery_id"], title=title)
 
-        emit(data, as_json, human)
+    emit(data, as_json, human)
 
 
 def _dry_run_one(client: ApiClient, tenant_id: str, delivery_id: str) -> JsonObject:

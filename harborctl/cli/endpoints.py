@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from harborctl.cli.options import ApiKey, ApiUrl, JsonFlag, TenantId
 from harborctl.cli.output import (
-    ApiKeyOption,
-    ApiUrlOption,
-    JsonOption,
-    TenantOption,
-    cli_errors,
     console,
     emit,
     fail,
@@ -40,89 +36,85 @@ def create(
     max_attempts: int | None = typer.Option(
         None, "--max-attempts", help="Attempts before a delivery goes to the DLQ."
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Register an endpoint; prints its id and signing secret (shown only here)."""
     tenant_id = require_tenant(tenant)
     if not url.startswith(("http://", "https://")):
         fail(f"--url: {url!r} must start with http:// or https://", 2)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.create_endpoint(
-                tenant_id,
-                url,
-                secret=secret,
-                description=description,
-                rate_limit_rps=rate_limit_rps,
-                max_attempts=max_attempts,
-            )
+    with open_client(api_url, api_key) as client:
+        data = client.create_endpoint(
+            tenant_id,
+            url,
+            secret=secret,
+            description=description,
+            rate_limit_rps=rate_limit_rps,
+            max_attempts=max_attempts,
+        )
 
-        def human() -> None:
-            endpoint = data.get("endpoint", {})
-            print_fields({column: endpoint.get(column) for column in COLUMNS})
-            print_fields({"secret": data.get("secret")})
-            note("The secret is shown only now: give it to the receiver to verify signatures.")
+    def human() -> None:
+        endpoint = data.get("endpoint", {})
+        print_fields({column: endpoint.get(column) for column in COLUMNS})
+        print_fields({"secret": data.get("secret")})
+        note("The secret is shown only now: give it to the receiver to verify signatures.")
 
-        emit(data, as_json, human)
+    emit(data, as_json, human)
 
 
 @app.command("list")
 def list_(
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List the tenant's endpoints (secrets are never shown)."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.list_endpoints(tenant_id)
-        emit(data, as_json, lambda: print_table(data.get("endpoints", []), COLUMNS, "endpoints"))
+    with open_client(api_url, api_key) as client:
+        data = client.list_endpoints(tenant_id)
+    emit(data, as_json, lambda: print_table(data.get("endpoints", []), COLUMNS, "endpoints"))
 
 
 @app.command("get")
 def get(
     endpoint_id: str = typer.Argument(..., metavar="ENDPOINT_ID", help="The endpoint's id."),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Show one endpoint."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.get_endpoint(tenant_id, endpoint_id)
-        endpoint = data.get("endpoint", {})
-        emit(data, as_json, lambda: print_fields({c: endpoint.get(c) for c in COLUMNS}))
+    with open_client(api_url, api_key) as client:
+        data = client.get_endpoint(tenant_id, endpoint_id)
+    endpoint = data.get("endpoint", {})
+    emit(data, as_json, lambda: print_fields({c: endpoint.get(c) for c in COLUMNS}))
 
 
 @app.command("delete")
 def delete(
     endpoint_id: str = typer.Argument(..., metavar="ENDPOINT_ID", help="The endpoint's id."),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Delete an endpoint; its pending deliveries stop being attempted."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            client.delete_endpoint(tenant_id, endpoint_id)
-        if as_json:
-            print_json({"endpoint_id": endpoint_id, "deleted": True})
-        else:
-            console.print(f"deleted endpoint {endpoint_id}", highlight=False, markup=False)
+    with open_client(api_url, api_key) as client:
+        client.delete_endpoint(tenant_id, endpoint_id)
+    if as_json:
+        print_json({"endpoint_id": endpoint_id, "deleted": True})
+    else:
+        console.print(f"deleted endpoint {endpoint_id}", highlight=False, markup=False)

@@ -9,12 +9,8 @@ from typing import Any
 
 import typer
 
+from harborctl.cli.options import ApiKey, ApiUrl, JsonFlag, TenantId
 from harborctl.cli.output import (
-    ApiKeyOption,
-    ApiUrlOption,
-    JsonOption,
-    TenantOption,
-    cli_errors,
     emit,
     note,
     print_fields,
@@ -76,37 +72,36 @@ def publish(
         "--idempotency-key",
         help="Publishing again with the same key returns the first event (duplicate: true).",
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Publish an event; prints its id and how many deliveries it fanned out to."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        payload = read_payload(data, data_file)  # before any request
+    payload = read_payload(data, data_file)  # before any request
 
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            result = client.publish_event(
-                tenant_id, event_type, payload, idempotency_key=idempotency_key
-            )
+    with open_client(api_url, api_key) as client:
+        result = client.publish_event(
+            tenant_id, event_type, payload, idempotency_key=idempotency_key
+        )
 
-        def human() -> None:
-            print_fields(
-                {
-                    "event_id": result.get("event_id"),
-                    "fanout_count": result.get("fanout_count"),
-                    "duplicate": result.get("duplicate"),
-                    "trace_id": result.get("trace_id"),
-                }
-            )
-            if result.get("duplicate"):
-                note("duplicate idempotency key: this is the earlier event, nothing new was sent")
-            elif result.get("fanout_count") == 0:
-                note(f"no subscription matches {event_type!r}: nothing will be delivered")
-            else:
-                note(f"follow it with: harborctl deliveries status {result.get('event_id')}")
+    def human() -> None:
+        print_fields(
+            {
+                "event_id": result.get("event_id"),
+                "fanout_count": result.get("fanout_count"),
+                "duplicate": result.get("duplicate"),
+                "trace_id": result.get("trace_id"),
+            }
+        )
+        if result.get("duplicate"):
+            note("duplicate idempotency key: this is the earlier event, nothing new was sent")
+        elif result.get("fanout_count") == 0:
+            note(f"no subscription matches {event_type!r}: nothing will be delivered")
+        else:
+            note(f"follow it with: harborctl deliveries status {result.get('event_id')}")
 
-        emit(result, as_json, human)
+    emit(result, as_json, human)

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 import typer
 from rich.text import Text
 
-from harborctl.cli.output import JsonOption, cli_errors, console, fail
-from harborctl.ops.log_query import LEVELS, LogEntry, LogQuery
-from harborctl.ops.log_tail import LogSource, LogTailOptions, tail_logs
+from harborctl.cli.options import JsonFlag
+from harborctl.cli.output import console, fail
+from harborctl.telemetry.log_query import LEVELS, LogEntry, LogQuery
+from harborctl.telemetry.log_tail import LogSource, LogTailOptions, tail_logs
 
 app = typer.Typer(
     help="Read the services' JSON logs (Loki when loki_url is set, else the local files).",
@@ -30,7 +31,7 @@ def _source() -> Iterator[LogSource]:
 
     settings = load_settings()
     if settings.loki_url:
-        from harborctl.ops.loki import LokiClient, LokiLogSource
+        from harborctl.telemetry.loki import LokiClient, LokiLogSource
 
         client = LokiClient(settings.loki_url)
         try:
@@ -38,7 +39,7 @@ def _source() -> Iterator[LogSource]:
         finally:
             client.close()
     else:
-        from harborctl.ops.log_files import FileLogSource
+        from harborctl.telemetry.log_files import FileLogSource
 
         yield FileLogSource(settings.layout.json_logs_dir)
 
@@ -69,7 +70,7 @@ def tail(
     limit: int = typer.Option(100, "--limit", min=1, help="At most this many lines at first."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines."),
     max_lines: int | None = typer.Option(None, "--max", help="Stop after this many lines."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """The latest log lines matching the filters, oldest first; --follow keeps going.
 
@@ -79,7 +80,7 @@ def tail(
         fail(f"--level must be one of {', '.join(LEVELS)}", 2)
     query = LogQuery(trace_id=trace_id, tenant_id=tenant, level=level, service=service)
     options = LogTailOptions(since_seconds=since, limit=limit, follow=follow, max_lines=max_lines)
-    with cli_errors(), _source() as source:
+    with _source() as source:
         try:
             for entry in tail_logs(source, query, options):
                 if as_json:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import typer
@@ -14,36 +13,12 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from harborctl.errors import HarborHookError
 
 console = Console()
 err_console = Console(stderr=True)
-
-JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
-
-# connection options shared by the command groups that talk to the ingest HTTP API
-ApiUrlOption = typer.Option(
-    None,
-    "--api-url",
-    envvar="HARBORHOOK_API_URL",
-    show_envvar=True,
-    help="Base URL of the ingest API (default http://127.0.0.1:8080, or api_url in the config).",
-)
-ApiKeyOption = typer.Option(
-    None,
-    "--api-key",
-    envvar="HARBORHOOK_API_KEY",
-    show_envvar=True,
-    help="The tenant's API key (falls back to the admin key).",
-)
-TenantOption = typer.Option(
-    None,
-    "--tenant",
-    envvar="HARBORHOOK_TENANT_ID",
-    show_envvar=True,
-    help="Tenant id (from `harborctl tenants create`). Required.",
-)
 
 
 def print_json(data: Any) -> None:
@@ -99,13 +74,19 @@ def fail(message: str, exit_code: int = 1) -> NoReturn:
     raise typer.Exit(exit_code)
 
 
-@contextmanager
-def cli_errors() -> Iterator[None]:
-    """Turn the project's errors into one line on stderr and a meaningful exit code."""
-    try:
-        yield
-    except HarborHookError as exc:
-        fail(str(exc), exc.exit_code)
+class OneLineErrors(TyperGroup):
+    """The root command group: a project error (``HarborHookError``) escaping any command
+    ends as one line on stderr and the error's own exit code, never a traceback.
+
+    The one place the CLI catches the project's errors: every command runs inside the root
+    group's ``invoke``, so commands just let errors propagate.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # ctx: typer's (vendored click) Context
+        try:
+            return super().invoke(ctx)
+        except HarborHookError as exc:
+            fail(str(exc), exc.exit_code)
 
 
 def require_tenant(tenant: str | None) -> str:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from harborctl.cli.output import cli_errors
-
 app = typer.Typer(help="Run one HarborHook process in the foreground.", no_args_is_help=True)
 
 
@@ -17,16 +15,15 @@ def ingest(
     port: int | None = typer.Option(None, help="Listen port (default: settings ingest_port)."),
 ) -> None:
     """The ingest HTTP API (publish, endpoints, subscriptions, DLQ)."""
-    with cli_errors():
-        from harborctl.ingest.server import serve
-        from harborctl.settings import load_settings
+    from harborctl.ingest.server import serve
+    from harborctl.settings import load_settings
 
-        overrides: dict[str, object] = {}
-        if host is not None:
-            overrides["ingest_host"] = host
-        if port is not None:
-            overrides["ingest_port"] = port
-        serve(load_settings(**overrides))
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["ingest_host"] = host
+    if port is not None:
+        overrides["ingest_port"] = port
+    serve(load_settings(**overrides))
 
 
 @app.command()
@@ -35,16 +32,15 @@ def worker(
     metrics_port: int | None = typer.Option(None, help="Port of this worker's /metrics."),
 ) -> None:
     """A delivery worker: consumes the transport, signs and POSTs, retries, dead-letters."""
-    with cli_errors():
-        from harborctl.settings import load_settings
-        from harborctl.worker.runner import run_worker
+    from harborctl.settings import load_settings
+    from harborctl.worker.runner import run_worker
 
-        overrides: dict[str, object] = {}
-        if max_in_flight is not None:
-            overrides["worker_max_in_flight"] = max_in_flight
-        if metrics_port is not None:
-            overrides["worker_metrics_port"] = metrics_port
-        run_worker(load_settings(**overrides))
+    overrides: dict[str, object] = {}
+    if max_in_flight is not None:
+        overrides["worker_max_in_flight"] = max_in_flight
+    if metrics_port is not None:
+        overrides["worker_metrics_port"] = metrics_port
+    run_worker(load_settings(**overrides))
 
 
 @app.command()
@@ -53,16 +49,15 @@ def monitor(
     interval: float | None = typer.Option(None, help="Seconds between backlog polls."),
 ) -> None:
     """The backlog monitor: NSQ topic/channel stats and the database backlog on /metrics."""
-    with cli_errors():
-        from harborctl.observability.nsq_monitor import run_monitor
-        from harborctl.settings import load_settings
+    from harborctl.observability.nsq_monitor import run_monitor
+    from harborctl.settings import load_settings
 
-        overrides: dict[str, object] = {}
-        if port is not None:
-            overrides["monitor_port"] = port
-        if interval is not None:
-            overrides["monitor_poll_interval"] = interval
-        run_monitor(load_settings(**overrides))
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["monitor_port"] = port
+    if interval is not None:
+        overrides["monitor_poll_interval"] = interval
+    run_monitor(load_settings(**overrides))
 
 
 @app.command()
@@ -94,7 +89,6 @@ def receiver(
     Inspection: GET /_received[?path=&webhook_id=&label=&limit=],
     GET /_count[?path=], POST /_reset (not the file), GET /healthz.
     """
-    with cli_errors():
-        from harborctl.receiver.server import serve
+    from harborctl.receiver.server import serve
 
-        serve(host=host, port=port, secret=secret, record_file=record_file)
+    serve(host=host, port=port, secret=secret, record_file=record_file)

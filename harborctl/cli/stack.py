@@ -14,19 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from harborctl.cli.output import JsonOption, cli_errors, console, emit, err_console, fail
+from harborctl.cli.options import JsonFlag, StateDir
+from harborctl.cli.output import console, emit, err_console, fail
 
 if TYPE_CHECKING:
-    from harborctl.ops.stack import StackStartFailed, StackStatus
     from harborctl.settings import Settings
+    from harborctl.stack.status import StackStartFailed, StackStatus
 
 EXIT_NOT_RUNNING = 3
-
-StateDirOption = typer.Option(
-    None,
-    "--state-dir",
-    help="State dir of the stack (default: settings state_dir, HARBORHOOK_STATE_DIR).",
-)
 
 
 class Mode(StrEnum):
@@ -110,7 +105,7 @@ def _next_steps(settings: Settings, ingest_url: str | None) -> list[str]:
 
 
 def _choose_native(mode: Mode) -> None:
-    from harborctl.ops.stack import compose_file, docker_engine_reachable
+    from harborctl.stack.compose import compose_file, docker_engine_reachable
 
     if mode is Mode.native:
         return
@@ -131,7 +126,7 @@ def _report_start_failure(exc: StackStartFailed) -> None:
 
 
 def up(
-    state_dir: Path | None = StateDirOption,
+    state_dir: StateDir = None,
     no_nsq: bool = typer.Option(
         False, "--no-nsq", help="Use the db transport even when nsqd/nsqlookupd are installed."
     ),
@@ -148,36 +143,37 @@ def up(
     timeout: float = typer.Option(
         60.0, "--timeout", min=1.0, help="Seconds to wait for every component to be healthy."
     ),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """Start the local stack (idempotent) and wait until every component is healthy."""
-    from harborctl.ops.stack import NativeStack, StackOptions, StackStartFailed, plan_stack
+    from harborctl.stack.native import NativeStack
+    from harborctl.stack.plan import StackOptions, plan_stack
+    from harborctl.stack.status import StackStartFailed
 
-    with cli_errors():
-        settings = _load_settings(state_dir)
-        _choose_native(mode)
-        plan = plan_stack(
-            settings,
-            StackOptions(
-                nsq=not no_nsq,
-                nsqd_tcp_port=nsqd_tcp_port,
-                nsqd_http_port=nsqd_http_port,
-                nsqlookupd_tcp_port=nsqlookupd_tcp_port,
-                nsqlookupd_http_port=nsqlookupd_http_port,
-            ),
-        )
-        native = NativeStack(plan.paths)
-        admin_key = _admin_key_location(settings)
-        try:
-            with err_console.status("harborctl up: checking the stack") as spinner:
-                result = native.up(
-                    plan,
-                    timeout=timeout,
-                    progress=lambda message: spinner.update(f"harborctl up: {message}"),
-                )
-        except StackStartFailed as exc:
-            _report_start_failure(exc)
-            raise
+    settings = _load_settings(state_dir)
+    _choose_native(mode)
+    plan = plan_stack(
+        settings,
+        StackOptions(
+            nsq=not no_nsq,
+            nsqd_tcp_port=nsqd_tcp_port,
+            nsqd_http_port=nsqd_http_port,
+            nsqlookupd_tcp_port=nsqlookupd_tcp_port,
+            nsqlookupd_http_port=nsqlookupd_http_port,
+        ),
+    )
+    native = NativeStack(plan.layout)
+    admin_key = _admin_key_location(settings)
+    try:
+        with err_console.status("harborctl up: checking the stack") as spinner:
+            result = native.up(
+                plan,
+                timeout=timeout,
+                progress=lambda message: spinner.update(f"harborctl up: {message}"),
+            )
+    except StackStartFailed as exc:
+        _report_start_failure(exc)
+        raise
 
     current = result.status
     ingest = next((c for c in current.components if c.name == "ingest"), None)
@@ -186,7 +182,7 @@ def up(
         "result": "already_running" if result.already_running else "started",
         **current.to_dict(),
         "admin_key": admin_key,
-        "logs_dir": str(plan.paths.logs_dir),
+        "logs_dir": str(plan.layout.process_logs_dir),
         "next_steps": next_steps,
     }
 
@@ -198,7 +194,7 @@ def up(
         _status_table(current, f"{headline} (native, supervisord pid {current.supervisord_pid})")
         console.print(f"transport: [bold]{current.transport}[/]", highlight=False)
         console.print(f"state dir: {current.state_dir}", highlight=False)
-        console.print(f"logs:      {plan.paths.logs_dir}", highlight=False)
+        console.print(f"logs:      {plan.layout.process_logs_dir}", highlight=False)
         console.print(f"admin key: {admin_key} (the key itself is never printed)", highlight=False)
         for note in current.notes:
             console.print(f"note: {note}", style="yellow", highlight=False)
@@ -218,19 +214,18 @@ def up(
         raise typer.Exit(1)
 
 
-def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
+def status(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
     """Each component: supervisord state, pid, uptime, live health, URL."""
-    from harborctl.ops.stack import NativeStack, StackPaths
+    from harborctl.stack.native import NativeStack
 
-    with cli_errors():
-        paths = StackPaths.from_settings(_load_settings(state_dir))
-        current = NativeStack(paths).status()
+    layout = _load_settings(state_dir).layout
+    current = NativeStack(layout).status()
     if current is None:
         emit(
-            {"running": False, "healthy": False, "state_dir": str(paths.state_dir)},
+            {"running": False, "healthy": False, "state_dir": str(layout.root)},
             as_json,
             lambda: console.print(
-                f"HarborHook stack: not running (state dir {paths.state_dir})", highlight=False
+                f"HarborHook stack: not running (state dir {layout.root})", highlight=False
             ),
         )
         raise typer.Exit(EXIT_NOT_RUNNING)
@@ -248,20 +243,19 @@ def status(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) 
     raise typer.Exit(0 if current.healthy else 1)
 
 
-def down(state_dir: Path | None = StateDirOption, as_json: bool = JsonOption) -> None:
+def down(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
     """Stop exactly what `harborctl up` started, and wait until it is gone."""
-    from harborctl.ops.stack import NativeStack, StackPaths
+    from harborctl.stack.native import NativeStack
 
-    with cli_errors():
-        paths = StackPaths.from_settings(_load_settings(state_dir))
-        with err_console.status("harborctl down: stopping the stack"):
-            result = NativeStack(paths).down()
-    data = {**result.to_dict(), "state_dir": str(paths.state_dir)}
+    layout = _load_settings(state_dir).layout
+    with err_console.status("harborctl down: stopping the stack"):
+        result = NativeStack(layout).down()
+    data = {**result.to_dict(), "state_dir": str(layout.root)}
 
     def human() -> None:
         if not result.was_running:
             console.print(
-                f"HarborHook stack: not running (state dir {paths.state_dir})", highlight=False
+                f"HarborHook stack: not running (state dir {layout.root})", highlight=False
             )
             return
         count = len(result.stopped_pids)

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from harborctl.cli.options import ApiKey, ApiUrl, JsonFlag, TenantId
 from harborctl.cli.output import (
-    ApiKeyOption,
-    ApiUrlOption,
-    JsonOption,
-    TenantOption,
-    cli_errors,
     console,
     emit,
     print_fields,
@@ -32,38 +28,36 @@ def create(
     event_type: str = typer.Option(
         ..., "--event-type", help="The event type to deliver, e.g. order.created."
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Deliver every event of EVENT_TYPE published from now on to the endpoint."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.create_subscription(tenant_id, endpoint_id, event_type)
-        subscription = data.get("subscription", {})
-        emit(data, as_json, lambda: print_fields({c: subscription.get(c) for c in COLUMNS}))
+    with open_client(api_url, api_key) as client:
+        data = client.create_subscription(tenant_id, endpoint_id, event_type)
+    subscription = data.get("subscription", {})
+    emit(data, as_json, lambda: print_fields({c: subscription.get(c) for c in COLUMNS}))
 
 
 @app.command("list")
 def list_(
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List the tenant's subscriptions."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            data = client.list_subscriptions(tenant_id)
-        rows = data.get("subscriptions", [])
-        emit(data, as_json, lambda: print_table(rows, COLUMNS, "subscriptions"))
+    with open_client(api_url, api_key) as client:
+        data = client.list_subscriptions(tenant_id)
+    rows = data.get("subscriptions", [])
+    emit(data, as_json, lambda: print_table(rows, COLUMNS, "subscriptions"))
 
 
 @app.command("delete")
@@ -71,19 +65,18 @@ def delete(
     subscription_id: str = typer.Argument(
         ..., metavar="SUBSCRIPTION_ID", help="The subscription's id."
     ),
-    tenant: str | None = TenantOption,
-    api_url: str | None = ApiUrlOption,
-    api_key: str | None = ApiKeyOption,
-    as_json: bool = JsonOption,
+    tenant: TenantId = None,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Delete a subscription; events already published are still delivered."""
     tenant_id = require_tenant(tenant)
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, api_key) as client:
-            client.delete_subscription(tenant_id, subscription_id)
-        if as_json:
-            print_json({"subscription_id": subscription_id, "deleted": True})
-        else:
-            console.print(f"deleted subscription {subscription_id}", highlight=False, markup=False)
+    with open_client(api_url, api_key) as client:
+        client.delete_subscription(tenant_id, subscription_id)
+    if as_json:
+        print_json({"subscription_id": subscription_id, "deleted": True})
+    else:
+        console.print(f"deleted subscription {subscription_id}", highlight=False, markup=False)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from harborctl.cli.options import AdminKey, ApiUrl, JsonFlag
 from harborctl.cli.output import (
-    ApiUrlOption,
-    JsonOption,
-    cli_errors,
     console,
     emit,
     print_fields,
@@ -20,65 +18,55 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-AdminKeyOption = typer.Option(
-    None,
-    "--admin-key",
-    envvar="HARBORHOOK_ADMIN_KEY",
-    show_envvar=True,
-    help="The admin key (default: the admin key file in the state dir).",
-)
-
 
 @app.command("create")
 def create(
     name: str = typer.Argument(..., metavar="NAME", help="A human name for the tenant, e.g. acme."),
-    api_url: str | None = ApiUrlOption,
-    admin_key: str | None = AdminKeyOption,
-    as_json: bool = JsonOption,
+    api_url: ApiUrl = None,
+    admin_key: AdminKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a tenant and print its id and API key (the key is shown only here)."""
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, admin_key, admin=True) as client:
-            data = client.create_tenant(name)
+    with open_client(api_url, admin_key, admin=True) as client:
+        data = client.create_tenant(name)
 
-        def human() -> None:
-            print_fields(
-                {
-                    "tenant_id": data.get("tenant_id"),
-                    "name": data.get("name"),
-                    "api_key": data.get("api_key"),
-                    "created_at": data.get("created_at"),
-                }
-            )
-            console.print(
-                "\nThe API key is shown only now. To use this tenant from the CLI:\n"
-                f"  export HARBORHOOK_TENANT_ID={data.get('tenant_id')} "
-                f"HARBORHOOK_API_KEY={data.get('api_key')}",
-                highlight=False,
-                soft_wrap=True,
-                markup=False,
-            )
+    def human() -> None:
+        print_fields(
+            {
+                "tenant_id": data.get("tenant_id"),
+                "name": data.get("name"),
+                "api_key": data.get("api_key"),
+                "created_at": data.get("created_at"),
+            }
+        )
+        console.print(
+            "\nThe API key is shown only now. To use this tenant from the CLI:\n"
+            f"  export HARBORHOOK_TENANT_ID={data.get('tenant_id')} "
+            f"HARBORHOOK_API_KEY={data.get('api_key')}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
 
-        emit(data, as_json, human)
+    emit(data, as_json, human)
 
 
 @app.command("list")
 def list_(
-    api_url: str | None = ApiUrlOption,
-    admin_key: str | None = AdminKeyOption,
-    as_json: bool = JsonOption,
+    api_url: ApiUrl = None,
+    admin_key: AdminKey = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List every tenant (never their keys)."""
-    with cli_errors():
-        from harborctl.client import open_client
+    from harborctl.client import open_client
 
-        with open_client(api_url, admin_key, admin=True) as client:
-            data = client.list_tenants()
-        tenants = data.get("tenants", [])
-        emit(
-            data,
-            as_json,
-            lambda: print_table(tenants, ["tenant_id", "name", "created_at"], title="tenants"),
-        )
+    with open_client(api_url, admin_key, admin=True) as client:
+        data = client.list_tenants()
+    tenants = data.get("tenants", [])
+    emit(
+        data,
+        as_json,
+        lambda: print_table(tenants, ["tenant_id", "name", "created_at"], title="tenants"),
+    )

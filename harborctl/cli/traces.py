@@ -12,9 +12,16 @@ import typer
 from rich.text import Text
 from rich.tree import Tree
 
-from harborctl.cli.output import JsonOption, cli_errors, console, emit
-from harborctl.ops.trace_model import SpanView, TraceSummary, children_of, span_dict, summarize
-from harborctl.ops.trace_tail import TailOptions, TraceSource, tail_traces
+from harborctl.cli.options import JsonFlag
+from harborctl.cli.output import console, emit
+from harborctl.telemetry.trace_model import (
+    SpanView,
+    TraceSummary,
+    children_of,
+    span_dict,
+    summarize,
+)
+from harborctl.telemetry.trace_tail import TailOptions, TraceSource, tail_traces
 
 app = typer.Typer(
     help="Follow and inspect traces (Tempo when tempo_url is set, else the local span file).",
@@ -31,7 +38,7 @@ def _source() -> Iterator[TraceSource]:
 
     settings = load_settings()
     if settings.tempo_url:
-        from harborctl.ops.tempo import TempoClient, TempoTraceSource
+        from harborctl.telemetry.tempo import TempoClient, TempoTraceSource
 
         client = TempoClient(settings.tempo_url)
         try:
@@ -39,7 +46,7 @@ def _source() -> Iterator[TraceSource]:
         finally:
             client.close()
     else:
-        from harborctl.ops.span_file import FileTraceSource
+        from harborctl.telemetry.span_file import FileTraceSource
 
         yield FileTraceSource(settings.layout.spans_file)
 
@@ -67,7 +74,7 @@ def tail(
         2.0, "--settle", help="A trace is complete when it has not grown for this long."
     ),
     max_traces: int | None = typer.Option(None, "--max", help="Stop after this many traces."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """New traces as they complete, one line each: root, status, duration, spans, tenant.
 
@@ -81,7 +88,7 @@ def tail(
         settle_seconds=settle,
         max_traces=max_traces,
     )
-    with cli_errors(), _source() as source:
+    with _source() as source:
         try:
             for summary in tail_traces(source, options):
                 if as_json:
@@ -125,10 +132,10 @@ def _label(span: SpanView, start: int, total: int, parent: SpanView | None) -> T
 @app.command()
 def show(
     trace_id: str = typer.Argument(..., help="The trace id (32 hex), e.g. from events publish."),
-    as_json: bool = JsonOption,
+    as_json: JsonFlag = False,
 ) -> None:
     """One trace as a tree of spans: waterfall bar, kind, service, duration, attributes."""
-    with cli_errors(), _source() as source:
+    with _source() as source:
         spans = source.get(trace_id.strip().lower())
     summary = summarize(spans)
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harborctl.alerting import tools
-from harborctl.alerting.generate import alerting_paths, write_rule_files
+from harborctl.alerting.generate import write_rule_files
 from harborctl.cli.app import app
 from harborctl.settings import Settings
 from tests.support.alertmanager import (
@@ -75,14 +75,14 @@ def snapshot(state_dir: Path) -> dict[str, bytes]:
 def assert_secret_kept_out(session: AlertingSession, secret: str, inline_ok: bool = False) -> None:
     """The spec and receivers.yaml never hold ``secret``; alertmanager.yml only if ``inline_ok``,
     and it is 0600 and passes amtool check-config either way."""
-    paths = alerting_paths(session.settings())
-    config = paths.alertmanager_config
+    layout = session.settings().layout
+    config = layout.alertmanager_config
     assert secret not in (session.state_dir / "harborhook.yaml").read_text()
-    assert secret not in paths.receivers_file.read_text()
+    assert secret not in layout.receivers_file.read_text()
     if not inline_ok:
         assert secret not in config.read_text()
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
-    for secret_file in paths.secrets_dir.iterdir():
+    for secret_file in layout.secrets_dir.iterdir():
         assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     amtool = require_binary("amtool", HINT)
     tools.check_alertmanager_config(amtool, config)
@@ -195,7 +195,7 @@ def test_set_email_delivers_through_smtp(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert_secret_kept_out(session, SMTP_PASSWORD)
-    secret = alerting_paths(session.settings()).secret_file("email")
+    secret = session.settings().layout.secret_file("email")
     assert secret.read_text().strip() == SMTP_PASSWORD
 
     sent = send_test(session, "--severity", "ticket")

@@ -121,7 +121,7 @@ class AlertingSession:
 
 @pytest.fixture(scope="session")
 def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertingSession]:
-    from harborctl.alerting.generate import alerting_paths, write_alertmanager_config
+    from harborctl.alerting.generate import write_alertmanager_config
     from harborctl.settings import load_settings
 
     binary = alertmanager_binary()
@@ -133,7 +133,7 @@ def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Al
         write_alertmanager_config(settings)
     server = AlertmanagerServer(
         tmp_path_factory.mktemp("alertmanager"),
-        alerting_paths(settings).alertmanager_config,
+        settings.layout.alertmanager_config,
         binary,
     )
     try:

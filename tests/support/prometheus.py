@@ -21,8 +21,8 @@ import httpx
 import pytest
 from prometheus_api_client import PrometheusConnect
 
-from harborctl.ops.prometheus import render_prometheus_config
-from harborctl.ops.render import write_file
+from harborctl.render import write_file
+from harborctl.stack.prometheus import render_prometheus_config
 from tests.support.services import ManagedProcess, free_port, require_binary
 from tests.support.wait import wait_until
 

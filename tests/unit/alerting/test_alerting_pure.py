@@ -180,3 +180,33 @@ def test_alertmanager_config_routes_by_severity_and_references_secret_files() ->
     assert slack["slack_configs"][0]["api_url_file"] == "/s/slack"
     assert config["inhibit_rules"][0]["equal"] == ["area"]
     assert re.search(r"HarborHookIngestDown", str(config["inhibit_rules"][1]))
+
+
+def test_alertmanager_config_keeps_go_templates_verbatim_and_secrets_in_files() -> None:
+    receivers = [
+        EmailReceiver.model_validate(
+            {"name": "mail", "to": "a@b.com", "from": "hh@b.com", "smarthost": "smtp:25",
+             "username": "u", "has_password": True}
+        ),
+        WebhookReceiver(name="hook"),
+    ]  # fmt: skip
+    files = {r.name: Path(f"/s/{r.name}") for r in receivers}
+    inline = render_alertmanager_config(
+        NotifySpec(), receivers, files, {"hook": "http://h/x"}, Path("/s/receivers.yaml")
+    )
+    config = yaml.safe_load(inline)
+    [mail] = next(r for r in config["receivers"] if r["name"] == "mail")["email_configs"]
+    assert mail["from"] == "hh@b.com" and mail["auth_password_file"] == "/s/mail"
+    assert mail["text"].startswith("{{ range .Alerts }}[{{ .Status | toUpper }}]")
+    assert mail["text"].endswith("Runbook: {{ .Annotations.runbook }}\n\n{{ end }}")
+    [hook] = next(r for r in config["receivers"] if r["name"] == "hook")["webhook_configs"]
+    assert hook == {"url": "http://h/x", "send_resolved": True}
+    assert "URLs are inline" in inline
+    by_file = render_alertmanager_config(
+        NotifySpec(), receivers, files, {}, Path("/s/receivers.yaml"), webhook_url_file=True
+    )
+    assert "http://h/x" not in by_file and "URLs are inline" not in by_file
+    [hook] = next(r for r in yaml.safe_load(by_file)["receivers"] if r["name"] == "hook")[
+        "webhook_configs"
+    ]
+    assert hook == {"url_file": "/s/hook", "send_resolved": True}

@@ -11,7 +11,7 @@ two packages of one layer do not import each other)::
     stack                                 the local stack (plan, supervisor, native)
     store, observability, alerting,       storage; telemetry written and read back;
       telemetry, client, receiver           alerting as code; the API client; test receiver
-    render                                Jinja templates → files
+    render, jsonhttp                      Jinja templates → files; the JSON HTTP clients' base
     settings                              the only reader of HARBORHOOK_* and the YAML file
     domain, layout, alerting_spec         pure core; the state dir's paths; SLO/alerting spec
     errors, harborctl (the package face)
@@ -36,7 +36,7 @@ LAYERS: list[set[str]] = [
     {"queue", "outbound"},
     {"stack"},
     {"store", "observability", "alerting", "telemetry", "client", "receiver"},
-    {"render"},
+    {"render", "jsonhttp"},  # jsonhttp: the base of the ingest, Alertmanager, Tempo, Loki clients
     {"settings"},
     {"domain", "layout", "alerting_spec"},
     {"errors", ""},

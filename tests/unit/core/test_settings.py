@@ -92,7 +92,7 @@ def test_a_running_stack_s_decisions_reach_the_cli(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from harborctl.layout import StateLayout
-    from harborctl.ops.stack import stack_settings
+    from harborctl.stack.plan import stack_settings
 
     decided = stack_settings(
         {

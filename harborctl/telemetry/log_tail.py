@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from harborctl.ops.log_query import LogEntry, LogQuery
+from harborctl.telemetry.log_query import LogEntry, LogQuery
 
 
 class LogSource(Protocol):

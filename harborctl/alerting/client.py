@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 
-from harborctl.errors import ServiceError
-
-TIMEOUT = 10.0
+from harborctl.errors import HarborHookError, ServiceError
+from harborctl.jsonhttp import JsonHttpClient
 
 
 @dataclass(frozen=True)
@@ -41,29 +40,26 @@ class Alert:
         return body
 
 
-class AlertmanagerClient:
-    def __init__(self, base_url: str, timeout: float = TIMEOUT) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+class AlertmanagerClient(JsonHttpClient):
+    """Alertmanager at ``base_url``; close it (or use ``with``)."""
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            return httpx.request(method, f"{self.base_url}{path}", timeout=self.timeout, **kwargs)
-        except httpx.ConnectError as exc:
-            raise ServiceError(f"Alertmanager is not running at {self.base_url}") from exc
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"Alertmanager at {self.base_url}: {exc}") from exc
+    service = "Alertmanager"
+
+    def transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> HarborHookError:
+        if isinstance(exc, httpx.ConnectError):
+            return ServiceError(f"Alertmanager is not running at {self.base_url}")
+        return ServiceError(f"Alertmanager at {self.base_url}: {exc}")
 
     def is_ready(self) -> bool:
         try:
-            return self._request("GET", "/-/ready").status_code == 200
+            return self.send("GET", "/-/ready").status_code == 200
         except ServiceError:
             return False
 
     def reload(self) -> bool:
         """POST /-/reload: True when reloaded, False when nothing listens at the URL."""
         try:
-            response = self._request("POST", "/-/reload")
+            response = self.send("POST", "/-/reload")
         except ServiceError:
             if self.is_ready():
                 raise
@@ -78,7 +74,7 @@ class AlertmanagerClient:
 
     def post_alerts(self, alerts: Sequence[Alert]) -> None:
         """POST /api/v2/alerts; ServiceError unless Alertmanager accepted them (200)."""
-        response = self._request("POST", "/api/v2/alerts", json=[a.to_api() for a in alerts])
+        response = self.send("POST", "/api/v2/alerts", json=[a.to_api() for a in alerts])
         if response.status_code != 200:
             raise ServiceError(
                 f"Alertmanager at {self.base_url} rejected the alert "
@@ -87,7 +83,7 @@ class AlertmanagerClient:
 
     def alerts(self, **filters: str) -> list[dict[str, Any]]:
         """GET /api/v2/alerts (active, silenced, inhibited as Alertmanager reports them)."""
-        response = self._request("GET", "/api/v2/alerts", params=filters)
+        response = self.send("GET", "/api/v2/alerts", params=filters)
         if response.status_code != 200:
             raise ServiceError(f"Alertmanager at {self.base_url}: HTTP {response.status_code}")
         found: list[dict[str, Any]] = response.json()

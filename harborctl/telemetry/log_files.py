@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harborctl.ops.log_query import LogEntry, LogQuery, timestamp_ns
+from harborctl.telemetry.log_query import LogEntry, LogQuery, timestamp_ns
 
 
 class FileLogSource:

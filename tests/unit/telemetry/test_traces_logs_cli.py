@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from harborctl.cli.app import app
-from harborctl.ops.log_files import FileLogSource
-from harborctl.ops.log_query import LogQuery
-from harborctl.ops.log_tail import LogTailOptions, tail_logs
-from harborctl.ops.loki import LokiClient, LokiLogSource
-from harborctl.ops.span_file import FileTraceSource
-from harborctl.ops.trace_tail import TailOptions, tail_traces
+from harborctl.telemetry.log_files import FileLogSource
+from harborctl.telemetry.log_query import LogQuery
+from harborctl.telemetry.log_tail import LogTailOptions, tail_logs
+from harborctl.telemetry.loki import LokiClient, LokiLogSource
+from harborctl.telemetry.span_file import FileTraceSource
+from harborctl.telemetry.trace_tail import TailOptions, tail_traces
 from tests.support.fake_loki import FakeLoki, running_fake_loki
 from tests.support.fake_tempo import FakeTempo, running_fake_tempo
 from tests.support.span_records import delivery_trace

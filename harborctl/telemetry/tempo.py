@@ -10,19 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from harborctl.errors import NotFound, ServiceError
-from harborctl.ops.trace_model import SpanView, TraceSummary, spans_from_otlp, summarize
+from harborctl.jsonhttp import JsonHttpClient
+from harborctl.telemetry.trace_model import SpanView, TraceSummary, spans_from_otlp, summarize
 
 
-class TempoClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
+class TempoClient(JsonHttpClient):
+    service = "Tempo"
 
     def search(
         self, *, tags: dict[str, str], start_s: int, end_s: int, limit: int
@@ -40,23 +34,14 @@ class TempoClient:
     def _get(
         self, path: str, params: dict[str, str | int], what: str | None = None
     ) -> dict[str, Any]:
-        try:
-            answer = self._http.get(path, params=params, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"Tempo at {self.base_url} is unreachable: {exc}") from exc
+        answer = self.send("GET", path, params=params, headers={"Accept": "application/json"})
         if answer.status_code == 404 and what is not None:
             raise NotFound("trace", what)
         if answer.status_code != 200:
             raise ServiceError(
                 f"Tempo answered HTTP {answer.status_code} for {path}: {answer.text[:200]}"
             )
-        try:
-            body = answer.json()
-        except ValueError as exc:
-            raise ServiceError(f"Tempo answered something that is not JSON for {path}") from exc
-        if not isinstance(body, dict):
-            raise ServiceError(f"Tempo answered an unexpected shape for {path}")
-        return body
+        return self.json_object(answer, path)
 
 
 class TempoTraceSource:

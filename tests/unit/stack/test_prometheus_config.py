@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harborctl.ops.prometheus import (
-    MINIMAL_ALERTMANAGER_CONFIG,
-    prepare_stack_configs,
-    render_prometheus_config,
-)
-from harborctl.ops.stack import StackOptions, plan_stack
 from harborctl.settings import Settings
+from harborctl.stack.configs import prepare_stack_configs
+from harborctl.stack.plan import StackOptions, plan_stack
+from harborctl.stack.prometheus import render_prometheus_config
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -79,7 +76,7 @@ def test_stack_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     }
     alertmanager_yml = next(p for p in written if p.name == "alertmanager.yml")
     amtool = shutil.which("amtool")
-    if amtool and alertmanager_yml.read_text() == MINIMAL_ALERTMANAGER_CONFIG:
+    if amtool:
         result = subprocess.run(
             [amtool, "check-config", str(alertmanager_yml)],
             capture_output=True,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from harborctl.errors import NotFound
-from harborctl.ops.trace_model import SpanView, TraceSummary, span_from_record, summarize
+from harborctl.telemetry.trace_model import SpanView, TraceSummary, span_from_record, summarize
 
 
 class FileTraceSource:

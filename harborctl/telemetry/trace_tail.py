@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from harborctl.ops.trace_model import SpanView, TraceSummary
+from harborctl.telemetry.trace_model import SpanView, TraceSummary
 
 
 class TraceSource(Protocol):

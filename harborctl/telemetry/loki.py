@@ -10,19 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from harborctl.errors import ServiceError
-from harborctl.ops.log_query import LogEntry, LogQuery
+from harborctl.jsonhttp import JsonHttpClient
+from harborctl.telemetry.log_query import LogEntry, LogQuery
 
 
-class LokiClient:
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
+class LokiClient(JsonHttpClient):
+    service = "Loki"
 
     def query_range(
         self, query: str, *, start_ns: int, end_ns: int, limit: int, direction: str = "forward"
@@ -35,17 +29,12 @@ class LokiClient:
             "limit": limit,
             "direction": direction,
         }
-        try:
-            answer = self._http.get("/loki/api/v1/query_range", params=params)
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"Loki at {self.base_url} is unreachable: {exc}") from exc
+        path = "/loki/api/v1/query_range"
+        answer = self.send("GET", path, params=params)
         if answer.status_code != 200:
             raise ServiceError(f"Loki answered HTTP {answer.status_code}: {answer.text[:200]}")
-        try:
-            body = answer.json()
-        except ValueError as exc:
-            raise ServiceError("Loki answered something that is not JSON") from exc
-        data = body.get("data") if isinstance(body, dict) else None
+        body = self.json_object(answer, path)
+        data = body.get("data")
         if not isinstance(data, dict) or body.get("status") != "success":
             raise ServiceError(f"Loki answered an unexpected shape: {str(body)[:200]}")
         if data.get("resultType") != "streams":

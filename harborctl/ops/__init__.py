@@ -1,1 +1,0 @@
-"""Operating HarborHook: the local stack (native supervisor), rendering generated files."""

@@ -1,0 +1,37 @@
+"""The files Prometheus and Alertmanager read when ``harborctl up`` starts them.
+
+One writer for each file: alertmanager.yml and the rule files come from
+``harborctl.alerting.generate`` (checked with amtool/promtool when installed),
+prometheus.yml from ``harborctl.stack.prometheus``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from harborctl.alerting.generate import write_alertmanager_config, write_rule_files
+from harborctl.settings import Settings
+from harborctl.stack.prometheus import stack_scrape_jobs, write_prometheus_config
+
+
+def prepare_stack_configs(
+    settings: Settings, components: Sequence[str], alertmanager_url: str | None
+) -> list[Path]:
+    """Everything Prometheus and Alertmanager read at start; returns the files written."""
+    layout = settings.layout
+    written: list[Path] = []
+    if "alertmanager" in components:
+        layout.alertmanager_data_dir.mkdir(parents=True, exist_ok=True)
+        written.append(write_alertmanager_config(settings))
+    if "prometheus" in components:
+        layout.prometheus_data_dir.mkdir(parents=True, exist_ok=True)
+        written += write_rule_files(settings)
+        written.append(
+            write_prometheus_config(
+                settings,
+                stack_scrape_jobs(settings, components),
+                alertmanager_urls=[alertmanager_url] if alertmanager_url else [],
+            )
+        )
+    return written
