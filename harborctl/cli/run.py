@@ -54,7 +54,7 @@ def monitor(
 ) -> None:
     """The backlog monitor: NSQ topic/channel stats and the database backlog on /metrics."""
     with cli_errors():
-        from harborctl.observability.nsq_monitor import run_monitor
+        from harborctl.monitor import run_monitor
         from harborctl.settings import load_settings
 
         overrides: dict[str, object] = {}

@@ -16,7 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from harborctl.domain.models import DeliveryStatus
 from harborctl.domain.signing import generate_secret
-from harborctl.errors import PayloadTooLarge, ValidationError
+from harborctl.errors import NotFound, PayloadTooLarge, ValidationError
 from harborctl.ingest.auth import KeyResolver, Principal
 from harborctl.ingest.errors import install_error_handlers
 from harborctl.ingest.schemas import (
@@ -37,9 +37,10 @@ from harborctl.observability.tracing import current_trace_id
 from harborctl.queue.base import Publisher
 from harborctl.queue.factory import make_publisher
 from harborctl.services.publish import PublishService
+from harborctl.services.replay import ReplayService
 from harborctl.settings import Settings, ensure_admin_key
+from harborctl.store import Store
 from harborctl.store.database import migrate, use_store_threads
-from harborctl.store.repository import Store
 
 
 def utcnow() -> datetime:
@@ -54,6 +55,7 @@ class Runtime:
     metrics: Metrics
     keys: KeyResolver
     publishing: PublishService
+    replays: ReplayService
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
@@ -70,8 +72,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
             store=store,
             publisher=publisher,
             metrics=used_metrics,
-            keys=KeyResolver(store, ensure_admin_key(settings)),
-            publishing=PublishService(store, publisher, used_metrics, utcnow),
+            keys=KeyResolver(store.admin, ensure_admin_key(settings)),
+            publishing=PublishService(store.events, publisher, used_metrics, utcnow),
+            replays=ReplayService(store.events, publisher, utcnow),
         )
         try:
             yield
@@ -107,9 +110,7 @@ PrincipalDep = Annotated[Principal, Depends(principal)]
 
 def _tenant(rt: Runtime, who: Principal, tenant_id: str) -> None:
     who.require_tenant(tenant_id)
-    if who.admin and not rt.store.tenant_exists(tenant_id):
-        from harborctl.errors import NotFound
-
+    if who.admin and not rt.store.admin.tenant_exists(tenant_id):
         raise NotFound("tenant", tenant_id)
 
 
@@ -132,13 +133,13 @@ def _add_routes(app: FastAPI) -> None:
     @app.post("/v1/tenants", status_code=201, tags=["tenants"])
     def create_tenant(body: TenantCreate, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
         who.require_admin()
-        tenant, key = rt.store.create_tenant(body.name, utcnow())
+        tenant, key = rt.store.admin.create_tenant(body.name, utcnow())
         return {**tenant_view(tenant), "api_key": key}
 
     @app.get("/v1/tenants", tags=["tenants"])
     def list_tenants(rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
         who.require_admin()
-        return {"tenants": [tenant_view(t) for t in rt.store.list_tenants()]}
+        return {"tenants": [tenant_view(t) for t in rt.store.admin.list_tenants()]}
 
     # endpoints ---------------------------------------------------------------------
 
@@ -148,7 +149,7 @@ def _add_routes(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
         secret = body.secret or generate_secret()
-        endpoint = rt.store.create_endpoint(
+        endpoint = rt.store.admin.create_endpoint(
             tenant_id,
             url=body.url,
             secret=secret,
@@ -162,14 +163,14 @@ def _add_routes(app: FastAPI) -> None:
     @app.get("/v1/tenants/{tenant_id}/endpoints", tags=["endpoints"])
     def list_endpoints(tenant_id: str, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        return {"endpoints": [endpoint_view(e) for e in rt.store.list_endpoints(tenant_id)]}
+        return {"endpoints": [endpoint_view(e) for e in rt.store.admin.list_endpoints(tenant_id)]}
 
     @app.get("/v1/tenants/{tenant_id}/endpoints/{endpoint_id}", tags=["endpoints"])
     def get_endpoint(
         tenant_id: str, endpoint_id: str, rt: RuntimeDep, who: PrincipalDep
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        return {"endpoint": endpoint_view(rt.store.get_endpoint(tenant_id, endpoint_id))}
+        return {"endpoint": endpoint_view(rt.store.admin.get_endpoint(tenant_id, endpoint_id))}
 
     @app.delete(
         "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"]
@@ -178,7 +179,7 @@ def _add_routes(app: FastAPI) -> None:
         tenant_id: str, endpoint_id: str, rt: RuntimeDep, who: PrincipalDep
     ) -> Response:
         _tenant(rt, who, tenant_id)
-        rt.store.delete_endpoint(tenant_id, endpoint_id, utcnow())
+        rt.store.admin.delete_endpoint(tenant_id, endpoint_id, utcnow())
         return Response(status_code=204)
 
     # subscriptions -----------------------------------------------------------------
@@ -188,13 +189,15 @@ def _add_routes(app: FastAPI) -> None:
         tenant_id: str, body: SubscriptionCreate, rt: RuntimeDep, who: PrincipalDep
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        sub = rt.store.create_subscription(tenant_id, body.endpoint_id, body.event_type, utcnow())
+        sub = rt.store.admin.create_subscription(
+            tenant_id, body.endpoint_id, body.event_type, utcnow()
+        )
         return {"subscription": subscription_view(sub)}
 
     @app.get("/v1/tenants/{tenant_id}/subscriptions", tags=["subscriptions"])
     def list_subscriptions(tenant_id: str, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        subs = rt.store.list_subscriptions(tenant_id)
+        subs = rt.store.admin.list_subscriptions(tenant_id)
         return {"subscriptions": [subscription_view(s) for s in subs]}
 
     @app.delete(
@@ -206,7 +209,7 @@ def _add_routes(app: FastAPI) -> None:
         tenant_id: str, subscription_id: str, rt: RuntimeDep, who: PrincipalDep
     ) -> Response:
         _tenant(rt, who, tenant_id)
-        rt.store.delete_subscription(tenant_id, subscription_id)
+        rt.store.admin.delete_subscription(tenant_id, subscription_id)
         return Response(status_code=204)
 
     # events ------------------------------------------------------------------------
@@ -257,7 +260,7 @@ def _add_routes(app: FastAPI) -> None:
         tenant_id: str, event_id: str, rt: RuntimeDep, who: PrincipalDep
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        found = rt.store.deliveries_for_event(tenant_id, event_id)
+        found = rt.store.events.deliveries_for_event(tenant_id, event_id)
         return {"event_id": event_id, "deliveries": [delivery_view(d) for d in found]}
 
     # deliveries and the DLQ ----------------------------------------------------------
@@ -272,7 +275,7 @@ def _add_routes(app: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        found = rt.store.list_deliveries(
+        found = rt.store.events.list_deliveries(
             tenant_id, status=status, endpoint_id=endpoint_id, limit=limit
         )
         return {"deliveries": [delivery_view(d) for d in found]}
@@ -282,7 +285,7 @@ def _add_routes(app: FastAPI) -> None:
         tenant_id: str, delivery_id: str, rt: RuntimeDep, who: PrincipalDep
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        delivery, attempts = rt.store.get_delivery(tenant_id, delivery_id)
+        delivery, attempts = rt.store.events.get_delivery(tenant_id, delivery_id)
         return {
             "delivery": delivery_view(delivery),
             "attempts": [
@@ -309,7 +312,7 @@ def _add_routes(app: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         _tenant(rt, who, tenant_id)
-        found = rt.store.list_deliveries(
+        found = rt.store.events.list_deliveries(
             tenant_id,
             status=DeliveryStatus.DEAD,
             endpoint_id=endpoint_id,
@@ -322,54 +325,26 @@ def _add_routes(app: FastAPI) -> None:
     @app.post(
         "/v1/tenants/{tenant_id}/deliveries/{delivery_id}:replay", status_code=202, tags=["dlq"]
     )
-    def replay_one(
+    async def replay_one(
         tenant_id: str, delivery_id: str, rt: RuntimeDep, who: PrincipalDep
     ) -> dict[str, Any]:
-        _tenant(rt, who, tenant_id)
-        made = rt.store.replay(tenant_id, delivery_id, utcnow())
-        _publish_replays(rt, [made.id])
+        await run_in_threadpool(_tenant, rt, who, tenant_id)
+        made = await rt.replays.replay_one(tenant_id, delivery_id)
         return {"delivery_id": made.id, "replay_of": made.replay_of}
 
     @app.post("/v1/tenants/{tenant_id}/dlq:replay", status_code=202, tags=["dlq"])
-    def replay_many(
+    async def replay_many(
         tenant_id: str, body: DlqReplayRequest, rt: RuntimeDep, who: PrincipalDep
     ) -> dict[str, Any]:
-        _tenant(rt, who, tenant_id)
-        pairs = rt.store.replay_dead(
-            tenant_id,
-            endpoint_id=body.endpoint_id,
-            since=_aware(body.since),
-            now=utcnow(),
-            dry_run=body.dry_run,
+        await run_in_threadpool(_tenant, rt, who, tenant_id)
+        done = await rt.replays.replay_dead(
+            tenant_id, endpoint_id=body.endpoint_id, since=_aware(body.since), dry_run=body.dry_run
         )
-        if not body.dry_run:
-            _publish_replays(rt, [new for new, _ in pairs if new])
         return {
-            "dry_run": body.dry_run,
-            "replayed": 0 if body.dry_run else len(pairs),
-            "deliveries": [{"delivery_id": new, "replay_of": old} for new, old in pairs],
+            "dry_run": done.dry_run,
+            "replayed": done.replayed,
+            "deliveries": [{"delivery_id": new, "replay_of": old} for new, old in done.pairs],
         }
-
-
-def _publish_replays(rt: Runtime, delivery_ids: list[str]) -> None:
-    """Replays go through the same fast path as publishes; the reconciler backs it up."""
-    if rt.settings.transport == "db" or not delivery_ids:
-        return
-    import anyio.from_thread
-
-    from harborctl.queue.envelope import DeliveryMessage
-
-    messages = []
-    for delivery_id in delivery_ids:
-        item = rt.store.load_work(delivery_id)
-        if item is not None:
-            messages.append(DeliveryMessage.of(item.delivery))
-    try:
-        anyio.from_thread.run(rt.publisher.publish, messages)
-    except Exception:  # committed: the reconciler will publish it
-        import logging
-
-        logging.getLogger(__name__).warning("replay committed but not published; reconciler will")
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from harborctl.domain.guards import EndpointGuards
 from harborctl.domain.retry import RetryPolicy
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.metrics import Metrics
@@ -21,13 +22,13 @@ from harborctl.observability.tracing import (
     shutdown_tracing,
     traced_handler,
 )
+from harborctl.outbound.http import WebhookClient
 from harborctl.queue.base import Consumer, Publisher
 from harborctl.queue.factory import make_consumer, make_publisher
-from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
+from harborctl.services.delivery import DeliveryProcessor
 from harborctl.settings import Settings
+from harborctl.store import Store
 from harborctl.store.database import migrate, use_store_threads
-from harborctl.store.repository import Store
-from harborctl.worker.http import WebhookClient
 from harborctl.worker.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,11 @@ class Worker:
         publisher = self.publisher = make_publisher(s)
         await publisher.start()
         consumer = self.consumer = make_consumer(
-            s, store, worker_id=self.worker_id, lease=lease, clock=utcnow
+            s, store.work, worker_id=self.worker_id, lease=lease, clock=utcnow
         )
         self.metrics.worker_backlog.set_function(lambda: consumer.held)
         processor = DeliveryProcessor(
-            store=store,
+            work=store.work,
             client=client,
             dead_letters=publisher,
             guards=EndpointGuards(
@@ -100,7 +101,7 @@ class Worker:
         tasks = [asyncio.create_task(consumer.run(handler), name="consumer")]
         if s.transport == "nsq":
             self.reconciler = Reconciler(
-                store,
+                store.work,
                 publisher,
                 older_than=timedelta(seconds=s.reconcile_after_seconds),
                 interval=s.reconcile_interval_seconds,
