@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from harborctl.domain.models import DeliveryStatus
 from harborctl.domain.signing import generate_secret
-from harborctl.errors import PayloadTooLarge
 from harborctl.ingest.body import parse_publish, read_limited
 from harborctl.ingest.runtime import PrincipalDep, RuntimeDep, check_tenant, runtime, utcnow
 from harborctl.ingest.schemas import (
@@ -162,15 +160,16 @@ async def publish(tenant_id: str, request: Request, who: PrincipalDep) -> dict[s
         rt = runtime(request)
         await run_in_threadpool(check_tenant, rt, who, tenant_id)
         body = await read_limited(request, rt.settings.max_payload_bytes)
-        event = parse_publish(body)
-        payload = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(payload) > rt.settings.max_payload_bytes:
-            raise PayloadTooLarge("payload", "payload is larger than the limit")
+        event = parse_publish(
+            body,
+            max_payload_bytes=rt.settings.max_payload_bytes,
+            max_depth=rt.settings.max_payload_depth,
+        )
         span.set_attribute("event_type", event.event_type)
         outcome = await rt.publishing.publish(
             tenant_id,
             event_type=event.event_type,
-            payload=payload,
+            payload=event.payload,
             idempotency_key=event.idempotency_key,
         )
         span.set_attributes(
