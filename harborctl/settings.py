@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8080, ge=0, le=65535)
     admin_key: str | None = None
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
+    # admission: a publish waits at most this long for its turn to be written (else 503 with
+    # Retry-After, nothing stored), and at most this many wait at once
+    publish_deadline_seconds: float = Field(default=5.0, gt=0)
+    publish_max_waiting: int = Field(default=5000, ge=1)
     # arrays/objects nested in a publish body, the envelope included (domain.strict_json)
     max_payload_depth: int = Field(default=64, ge=2, le=512)
 
@@ -165,6 +169,7 @@ class Settings(BaseSettings):
     loki_url: str | None = None  # e.g. http://127.0.0.1:3100; None: read the log files
     log_dir: Path | None = None  # default <state_dir>/logs
     log_to_file: bool = True  # JSON lines files under log_dir (off in containers: stdout only)
+    log_to_stdout: bool = True  # the native stack turns it off: its supervisor copies stdout
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("nsqd_tcp_addresses", "nsqlookupd_http_addresses")

@@ -15,6 +15,7 @@ happy-eyeballs helper make of the error.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterator, Sequence
@@ -44,7 +45,7 @@ class ConnectGuard:
     def check_literal(self, url: str) -> None:
         """Refuse a URL whose host is a blocked address literal in any spelling
         (``127.1``, ``2130706433``, ``0x7f.0.0.1``...), before any parsing by aiohttp."""
-        verdict = blocked_literal(url, self.allow)
+        verdict = _literal_verdict(url, self.allow)
         if verdict is not None:
             _note(verdict)
             raise BlockedAddress(verdict)
@@ -58,6 +59,12 @@ class ConnectGuard:
             _note(verdict)
             raise BlockedAddress(verdict)
         return socket.socket(family, kind, proto)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_verdict(url: str, allow: tuple[IPNetwork, ...]) -> Verdict | None:
+    """blocked_literal, remembered per URL: endpoints' URLs repeat on every attempt."""
+    return blocked_literal(url, allow)
 
 
 def _note(verdict: Verdict) -> None:

@@ -23,7 +23,7 @@ import aiohttp
 from harborctl.domain.address_policy import IPNetwork, Verdict
 from harborctl.domain.attempt import AttemptResult
 from harborctl.domain.models import FailureReason
-from harborctl.observability.tracing import client_trace_configs
+from harborctl.observability.tracing import client_span, mark_error
 from harborctl.outbound.guard import ConnectGuard, refusals
 
 MAX_ERROR_TEXT = 500  # characters of an error kept for the record
@@ -66,7 +66,6 @@ class WebhookClient:
             timeout=self.timeout,
             headers={"User-Agent": "HarborHook/0.1"},
             auto_decompress=False,
-            trace_configs=client_trace_configs(),  # a CLIENT span per POST
         )
 
     async def close(self) -> None:
@@ -75,21 +74,28 @@ class WebhookClient:
             self._session = None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> AttemptResult:
-        """POST ``body`` to ``url``. Never raises (but for cancellation): failures come back
-        as the result."""
+        """POST ``body`` to ``url`` in a CLIENT span (its ``traceparent`` sent along). Never
+        raises (but for cancellation): failures come back as the result."""
         started = time.perf_counter()
-        with refusals() as refused:
+        sent = dict(headers)
+        with client_span("POST", url, sent) as span, refusals() as refused:
             try:
                 self.guard.check_literal(url)  # spellings aiohttp would refuse to parse
-                return await self._exchange(url, body, headers, started)
+                result = await self._exchange(url, body, sent, started)
             except Exception as exc:  # every way an attempt can end is recorded
                 reason, error = _classify(exc, refused)
-                return AttemptResult(
+                result = AttemptResult(
                     None,
                     time.perf_counter() - started,
                     reason=reason,
                     error=error[:MAX_ERROR_TEXT],
                 )
+            if result.http_status is not None:
+                span.set_attribute("http.response.status_code", result.http_status)
+            if result.reason is not None:
+                span.set_attribute("error.type", result.reason.value)
+                mark_error(span, message=result.error)
+            return result
 
     async def _exchange(
         self, url: str, body: bytes, headers: Mapping[str, str], started: float
@@ -98,7 +104,7 @@ class WebhookClient:
         deadline = asyncio.get_running_loop().time() + self.total_timeout
         async with asyncio.timeout_at(deadline):
             response = await self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False
+                url, data=body, headers=headers, allow_redirects=False
             )
         try:
             status = response.status

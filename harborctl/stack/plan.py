@@ -327,6 +327,9 @@ def stack_environment(
     if not settings.outbound_allow_cidrs:  # a developer's machine: local test receivers
         env[ENV_PREFIX + "OUTBOUND_ALLOW_CIDRS"] = json.dumps(list(LOCAL_STACK_OUTBOUND_ALLOW))
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the log files as they are written
+    # services write their JSON lines to <state_dir>/logs/<service>.jsonl; supervisord keeps
+    # stdout/stderr in <component>.log, so stdout logging would write every line twice
+    env[ENV_PREFIX + "LOG_TO_STDOUT"] = "false"
     return env
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 from datetime import UTC, datetime, timedelta
 
+import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -194,6 +195,7 @@ def run_worker(settings: Settings) -> None:
         await worker.run()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
     finally:
         shutdown_tracing()  # flush the spans still queued (SIGTERM drains, then this)
