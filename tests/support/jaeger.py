@@ -29,7 +29,7 @@ from tests.support.services import LOOPBACK, ManagedProcess, free_ports, require
 from tests.support.wait import wait_until
 
 JAEGER_INSTALL_HINT = "run scripts/bootstrap (builds jaeger v2.13.0 from scripts/jaeger)"
-JAEGER_CONFIG_TEMPLATE = Path(__file__).resolve().parents[2] / "scripts/jaeger/jaeger.yaml.j2"
+JAEGER_CONFIG_TEMPLATE = Path(__file__).resolve().parents[2] / "templates/jaeger/jaeger.yaml.j2"
 MAX_TRACES = 10_000
 REQUEST_TIMEOUT = 5.0
 
