@@ -7,7 +7,7 @@
 //	    -ldflags "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v2.13.0" \
 //	    github.com/jaegertracing/jaeger/cmd/jaeger
 //
-// scripts/bootstrap does exactly that. jaeger.yaml.j2 beside this file is its config.
+// scripts/bootstrap does exactly that. templates/jaeger/jaeger.yaml.j2 is its config.
 module harborhook/jaegerbuild
 
 go 1.24.6

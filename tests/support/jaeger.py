@@ -1,7 +1,7 @@
 """A real Jaeger for tests: OTLP/HTTP in, in-memory storage, query API out, all on 127.0.0.1.
 
     server = JaegerServer(workdir)    # the `jaeger` binary scripts/bootstrap builds
-    server.start()                    # config rendered from scripts/jaeger/jaeger.yaml.j2
+    server.start()                    # config rendered from templates/jaeger/jaeger.yaml.j2
     server.otlp_traces_url            # http://127.0.0.1:P/v1/traces, for an OTLP/HTTP exporter
     server.trace_v3(trace_id)         # GET /api/v3/traces/{id} (OTLP JSON), None when unknown
     server.trace_v1(trace_id)         # GET /api/traces/{id} (Jaeger UI JSON), None when unknown
