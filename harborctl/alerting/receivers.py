@@ -118,15 +118,6 @@ def check_channel(value: str | None) -> str | None:
     return value.strip()
 
 
-def check_secret(option: str, value: str) -> str:
-    secret = value.strip("\r\n")
-    if not secret.strip():
-        raise ValidationError(option, f"{option}: the password is empty")
-    if "\n" in secret:
-        raise ValidationError(option, f"{option}: the password must be a single line")
-    return secret
-
-
 def mask_url(url: str) -> str:
     """``https://hooks.slack.com/****``: scheme and host only."""
     parts = urlsplit(url.strip())
