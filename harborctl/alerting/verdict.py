@@ -12,7 +12,8 @@ Two sources, both Alertmanager 0.25's (``notify/notify.go``, ``dispatch/dispatch
   ``msg="Notify success"`` (debug on a first attempt, info after retries); and
   ``msg="Notify for alerts failed"`` (error) whose ``err`` holds one
   ``<receiver>/<integration>[i]: ...`` part per failed integration when Alertmanager gives up
-  (at once for an error it does not retry: a 4xx answer, a bad address).
+  (at once for an error it does not retry: a 4xx answer, a bad address; at debug level the
+  same line only says that a config reload cancelled the attempt).
 
 ``judge`` turns what was seen into one ``ReceiverVerdict`` per receiver: the log decides
 where it names the receiver; the counters decide for the receivers of an integration the log
@@ -164,7 +165,7 @@ def parse_log_line(line: str) -> list[NotifyEvent]:
         return [NotifyEvent(receiver, integration, True, at=at)]
     if msg == MSG_ATTEMPT_FAILED and receiver and integration:
         return [NotifyEvent(receiver, integration, False, fields.get("err") or "", at=at)]
-    if msg == MSG_GAVE_UP:
+    if msg == MSG_GAVE_UP and fields.get("level") != "debug":  # debug: cancelled by a reload
         return [
             NotifyEvent(name, integ, False, _GAVE_UP_PREFIX.sub("", error), gave_up=True, at=at)
             for name, integ, error in split_gave_up(fields.get("err") or "")
@@ -267,8 +268,10 @@ def judge(
             )  # fmt: skip
         elif final:
             verdict = ReceiverVerdict(
-                "", (), "pending", f"no {kind} notification attempt seen before the deadline"
-            )
+                "", (), "pending",
+                f"no {kind} notification attempt seen before the deadline (Alertmanager waits "
+                "group_wait before the first)",
+            )  # fmt: skip
         else:
             verdict = ReceiverVerdict("", (), "pending")
         for receiver in undecided:

@@ -166,6 +166,11 @@ def send_test(
 # --- status -------------------------------------------------------------------------------------
 
 
+def _short_time(iso: str | None) -> str:
+    """``2024-05-01 12:30:05 UTC`` from an ISO 8601 time (UTC), for people."""
+    return f"{iso[:10]} {iso[11:19]} UTC" if iso else ""
+
+
 def _nowhere(config: dict[str, Any] | None) -> set[str]:
     """Receivers that send nothing (no integration)."""
     from harborctl.alerting.alertmanager import BLACKHOLE
@@ -200,12 +205,22 @@ def status(
 
     def human() -> None:
         if alerts:
-            rows = [{**a, "receivers": ", ".join(a["receivers"]) or NOBODY} for a in alerts]
+            rows = [
+                {
+                    **a,
+                    "since": _short_time(a["since"]),
+                    "receivers": ", ".join(a["receivers"]) or NOBODY,
+                }
+                for a in alerts
+            ]
             print_table(rows, STATUS_COLUMNS, title=f"Firing alerts ({len(alerts)})")
         else:
             console.print(f"nothing is firing (Alertmanager at {settings.alertmanager_url})")
         if silences:
-            rows = [{**s, "matchers": ", ".join(s["matchers"])} for s in silences]
+            rows = [
+                {**s, "matchers": ", ".join(s["matchers"]), "ends_at": _short_time(s["ends_at"])}
+                for s in silences
+            ]
             print_table(rows, SILENCE_COLUMNS, title=f"Silences ({len(silences)})")
         else:
             console.print("no silences")
@@ -247,6 +262,7 @@ def silence(
     from harborctl.alerting.matchers import Matcher, label_value, parse_matcher
     from harborctl.alerting.rules import ALERTS
     from harborctl.alerting.silences import alert_row, build_silence
+    from harborctl.alerting.testalert import TEST_ALERT_NAME
     from harborctl.alerting_spec import duration_seconds, is_duration
     from harborctl.errors import ValidationError
 
@@ -290,7 +306,7 @@ def silence(
                 "silences now": f"{len(silenced)} firing alert(s)",
             }
         )
-        if not silenced and name not in {a.name for a in ALERTS}:
+        if not silenced and name not in {a.name for a in ALERTS} | {TEST_ALERT_NAME}:
             note(f"no alert named {name} is firing or generated here: check the name")
         note(f"undo: harborctl alerts unsilence {silence_id}")
 
@@ -360,6 +376,7 @@ def _routing_config(settings: Settings) -> tuple[dict[str, Any], str]:
 
 def routes(as_json: JsonFlag = False) -> None:
     """Which receiver gets which alert: the routing tree and, per alert, where it goes."""
+    from rich.text import Text
     from rich.tree import Tree
 
     from harborctl.alerting.routing import RouteNode, integrations, parse_routing, receivers_for
@@ -397,22 +414,30 @@ def routes(as_json: JsonFlag = False) -> None:
         "severities": by_severity,
     }
 
-    def label(node: RouteNode) -> str:
-        condition = ", ".join(str(m) for m in node.matchers) or (
-            "every alert" if not node.path else "the rest"
-        )
+    def label(node: RouteNode, parent: RouteNode | None) -> Text:
+        condition = ", ".join(str(m) for m in node.matchers)
+        if parent is None:
+            condition = "every alert"
         sends = ", ".join(kinds.get(node.receiver) or []) or "sends nothing"
-        extra = " (continue)" if node.continue_ else ""
-        timing = f"wait {node.group_wait}, repeat {node.repeat_interval}"
-        return f"{condition} -> {node.receiver} [{sends}]{extra}  {timing}"
+        text = f"{condition + ' ' if condition else ''}-> {node.receiver} [{sends}]"
+        if node.continue_:
+            text += " (continue)"
+        timing = [
+            f"{name} {getattr(node, key)}"
+            for key, name in (("group_wait", "wait"), ("repeat_interval", "repeat"))
+            if parent is None or getattr(node, key) != getattr(parent, key)
+        ]
+        if timing:
+            text += f"   {', '.join(timing)}"
+        return Text(text)
 
     def grow(branch: Tree, node: RouteNode) -> None:
         for child in node.routes:
-            grow(branch.add(label(child), highlight=False), child)
+            grow(branch.add(label(child, node)), child)
 
     def human() -> None:
         console.print(f"Routing tree of {source}", highlight=False)
-        root = Tree(label(tree), highlight=False)
+        root = Tree(label(tree, None))
         grow(root, tree)
         console.print(root)
         shown = [{**row, "receivers": ", ".join(row["receivers"]) or NOBODY} for row in rows]
