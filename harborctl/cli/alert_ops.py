@@ -133,8 +133,7 @@ def send_test(
 ) -> None:
     """Send a test alert and wait until Alertmanager says, per receiver, whether it arrived.
 
-    Exit code 0 when every receiver got it, 1 when one failed, was silenced or gave no
-    verdict before the deadline.
+    Exit code 0 when every receiver got it, 1 when one failed, was held back or had no verdict.
     """
     from harborctl.alerting import generate as gen
     from harborctl.alerting import sendtest

@@ -272,13 +272,18 @@ def set_email(
             "to": rx.check_email("--to", to),
             "from": rx.check_email("--from", from_),
             "smarthost": rx.check_smarthost(smarthost),
-            "username": username,
+            "username": rx.check_username(username),
             "has_password": password is not None,
             "require_tls": require_tls,
         }
     )
     settings = _settings()
     outcome = gen.set_receiver(settings, receiver, password)
+    if password is not None and not require_tls and not rx.is_loopback_host(smarthost):
+        outcome.notes.append(
+            "--no-require-tls: the password would cross the network unencrypted; Alertmanager "
+            "refuses AUTH PLAIN without TLS except to localhost (send-test shows it)"
+        )
     _report(f"receiver {name} (email)", outcome, settings, as_json)
 
 

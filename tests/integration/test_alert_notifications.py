@@ -304,3 +304,14 @@ def test_one_receiver_failing_does_not_hide_the_others(
     assert "FAILED" in webhook and "404" in webhook, result.stdout
     assert "/no-such-hook" not in result.stdout  # the URL is a secret: masked
     assert "NOT delivered to webhook" in result.stdout
+
+
+def test_no_wait_only_posts(alerting: AlertingSession, webhook_recorder: WebhookRecorder) -> None:
+    assert alerting.harborctl("alerts", "set-webhook", "--url", webhook_recorder.url).exit_code == 0
+    sent = alerting.send_test("--no-wait")
+    assert sent["waited"] is False and sent["delivered"] is None and sent["results"] == []
+    assert sent["receivers"] == ["webhook"] and sent["expect_within_seconds"] == 1
+    wait_until(
+        lambda: webhook_recorder.alert("firing", test_id=sent["test_id"]), 10,
+        describe=webhook_recorder.describe,
+    )  # fmt: skip

@@ -110,6 +110,51 @@ def test_invalid_input_changes_nothing(alerting: AlertingSession, args: list[str
     assert snapshot(alerting.state_dir) == before
 
 
+EMAIL = ["set-email", "--to", "a@example.com", "--from", "a@example.com",
+         "--smarthost", "smtp.example.com:587"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        ([*EMAIL, "--username", "me", "--password-stdin"], " leading-space\n"),
+        ([*EMAIL, "--username", "me", "--password-stdin"], "trailing-space \n"),
+        ([*EMAIL, "--username", "me", "--password-stdin"], "tab\tinside\n"),
+        ([*EMAIL, "--username", "me", "--password-stdin"], "two\nlines\n"),
+        ([*EMAIL, "--username", "me", "--password-stdin"], "\n"),
+        ([*EMAIL, "--username", " me", "--password-stdin"], "pw\n"),
+        ([*EMAIL, "--password-stdin"], "pw\n"),  # a password without a login
+        (["set-slack", "--webhook-url", "-"], "not a url\n"),
+    ],
+)
+def test_secrets_alertmanager_would_not_read_back_are_refused(
+    alerting: AlertingSession, args: list[str], stdin: str
+) -> None:
+    """One line, exit 2, nothing changed; the secret itself is never echoed."""
+    before = snapshot(alerting.state_dir)
+    result = alerting.harborctl("alerts", *args, stdin=stdin)
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    secret = stdin.strip()
+    assert not secret or secret not in result.stderr
+    assert snapshot(alerting.state_dir) == before
+
+
+def test_a_password_file_that_is_not_text_is_refused(
+    alerting: AlertingSession, tmp_path: Path
+) -> None:
+    binary = tmp_path / "password.bin"
+    binary.write_bytes(b"\xff\xfe\x00pw")
+    before = snapshot(alerting.state_dir)
+    result = alerting.harborctl(
+        "alerts", *EMAIL, "--username", "me", "--password-file", str(binary)
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: --password-file: {binary} is not UTF-8 text"
+    assert snapshot(alerting.state_dir) == before
+
+
 def test_config_rejected_by_amtool_changes_nothing(
     alerting: AlertingSession, tmp_path: Path
 ) -> None:
