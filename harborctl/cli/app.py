@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from harborctl.cli import (
+    alert_ops,
     alerts,
     backlog,
     bench,
@@ -39,6 +40,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(dlq.app, name="dlq")
 backlog.register(app)  # backlog
+alert_ops.register(alerts.app)  # send-test, status, silence, unsilence, routes
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
