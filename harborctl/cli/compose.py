@@ -30,8 +30,8 @@ def generate(
     """Write the committed files of the compose stack from the built-in defaults.
 
     docker-compose.yml (from templates/compose/), prometheus/prometheus.yml,
-    prometheus/rules/*.yml and alertmanager/alertmanager.yml (no receivers). Your own
-    config and receivers do not go here: see `harborctl compose overlay`.
+    prometheus/rules/*.yml and alertmanager/alertmanager.yml (no receivers).
+    Your own config and receivers go elsewhere: `harborctl compose overlay`.
     """
     from harborctl.stack.compose_file import (
         default_compose_files,
@@ -52,12 +52,12 @@ def generate(
 
 @app.command("overlay")
 def overlay(as_json: JsonFlag = False) -> None:
-    """Write your overlay (under <state_dir>/compose/) and print the command using it.
+    """Write your overlay (under <state_dir>/compose/); print the command using it.
 
     It mounts the Prometheus rules from your `slo:`/`alerting:` config and an
-    alertmanager.yml with your receivers (`harborctl alerts set-*`); each receiver's secret
-    stays in its 0600 file and reaches Alertmanager as a compose secret. Rerun it after
-    changing either.
+    alertmanager.yml with your receivers (`harborctl alerts set-*`). Each
+    receiver's secret stays in its 0600 file and reaches Alertmanager as a
+    compose secret. Run it again after changing either.
     """
     from harborctl.settings import load_settings
     from harborctl.stack.compose_overlay import compose_argv, write_overlay
@@ -103,10 +103,11 @@ def check(
 ) -> None:
     """Validate the stack as far as it goes without a Docker engine; exit 1 on a problem.
 
-    The compose file(s) through the Compose Specification loader Docker Compose uses
-    (harborhook-compose-check, --strict); pinned images; ports on 127.0.0.1; every mounted
-    file present; start order by healthchecks; Prometheus and Alertmanager configs through
-    promtool and amtool, as the containers see them; Grafana's provisioning.
+    The compose files go through the loader Docker Compose itself uses
+    (harborhook-compose-check, --strict), then: images pinned to versions,
+    ports on 127.0.0.1, every mounted file present, start order by
+    healthchecks, the Prometheus and Alertmanager configs through promtool
+    and amtool as the containers see them, Grafana's provisioning resolved.
     """
     from harborctl.settings import load_settings
     from harborctl.stack.compose_check import check_compose
@@ -126,7 +127,9 @@ def check(
     data["checks"] = [_result_dict(r) for r in results]
 
     def human() -> None:
-        console.print("checking " + " + ".join(str(f) for f in files), highlight=False)
+        console.print(
+            "checking " + " + ".join(str(f) for f in files), highlight=False, soft_wrap=True
+        )
         for result in results:
             if result.skipped:
                 note(f"skip  {result.name}: {result.skipped}")
