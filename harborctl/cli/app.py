@@ -9,6 +9,7 @@ from harborctl.cli import (
     alerts,
     backlog,
     bench,
+    compose,
     deliveries,
     dlq,
     endpoints,
@@ -45,6 +46,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
+app.add_typer(compose.app, name="compose")
 
 
 def main() -> None:
