@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from harborctl.alerting_spec import AlertingSpec, Duration, SloSpec
+from harborctl.domain.address_policy import IPNetwork, parse_cidrs
 from harborctl.errors import ConfigError
 from harborctl.layout import StateLayout
 
@@ -117,6 +118,9 @@ class Settings(BaseSettings):
     worker_shutdown_grace: float = Field(default=30.0, ge=0)
     delivery_lease_seconds: float = Field(default=30.0, gt=0)
     connect_timeout: float = Field(default=2.0, gt=0)
+    # CIDRs the outbound request guard lets deliveries reach although they are loopback,
+    # private, link-local, ... (domain.address_policy); `harborctl up` opens loopback
+    outbound_allow_cidrs: list[str] = []
     total_timeout: float = Field(default=5.0, gt=0)
 
     # retry policy defaults (per endpoint max_attempts overrides)
@@ -172,6 +176,17 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise ValueError(f"{item!r} is not host:port (port 1-65535)")
         return value
+
+    @field_validator("outbound_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        parse_cidrs(value)  # ValueError names the bad entry
+        return value
+
+    @property
+    def outbound_allow(self) -> tuple[IPNetwork, ...]:
+        """``outbound_allow_cidrs`` as networks."""
+        return parse_cidrs(self.outbound_allow_cidrs)
 
     @field_validator("deliveries_topic", "dlq_topic", "worker_channel")
     @classmethod

@@ -102,7 +102,10 @@ def receiver(
       status/{code}   always {code} (200-599)
       slow/{seconds}  wait (e.g. slow/0.5), then 200
       hang            never answer until the client or receiver stops
-    ?retry_after=N adds Retry-After to fail/status error answers.
+      stream/{mib}    200 at once, then a {mib} MiB body (1-4096)
+      trickle/{n}     200 at once, then an n-byte body, one byte a second
+    ?retry_after=N adds Retry-After to fail/status error answers;
+    ?location=URL adds Location to status answers (status/302?location=...).
     Other paths 404, bad arguments 400, other methods 405.
 
     \b

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from harborctl.domain.address_policy import blocked_literal
 from harborctl.domain.models import DeliveryStatus
 from harborctl.domain.signing import generate_secret
+from harborctl.errors import ValidationError
 from harborctl.ingest.body import parse_publish, read_limited
 from harborctl.ingest.runtime import PrincipalDep, RuntimeDep, check_tenant, runtime, utcnow
 from harborctl.ingest.schemas import (
@@ -27,6 +29,7 @@ from harborctl.ingest.schemas import (
 from harborctl.ingest.tracing import publish_span
 from harborctl.observability.logging import log_context
 from harborctl.observability.tracing import current_trace_id
+from harborctl.settings import Settings
 
 router = APIRouter()
 
@@ -66,11 +69,24 @@ def list_tenants(rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
 # endpoints ---------------------------------------------------------------------
 
 
+def refuse_blocked_address(url: str, settings: Settings) -> None:
+    """422 naming ``url`` when its host is an address the outbound request guard refuses
+    (a name is judged when the worker connects)."""
+    verdict = blocked_literal(url, settings.outbound_allow)
+    if verdict is not None:
+        raise ValidationError(
+            "url",
+            f"url: {verdict.reason}: the outbound request guard refuses deliveries there "
+            "(outbound_allow_cidrs opens a range deliberately)",
+        )
+
+
 @router.post("/v1/tenants/{tenant_id}/endpoints", status_code=201, tags=["endpoints"])
 def create_endpoint(
     tenant_id: str, body: EndpointCreate, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
     check_tenant(rt, who, tenant_id)
+    refuse_blocked_address(body.url, rt.settings)
     secret = body.secret or generate_secret()
     endpoint = rt.store.admin.create_endpoint(
         tenant_id,
@@ -232,6 +248,7 @@ def get_delivery(
                 "error": a.error,
                 "reason": a.reason,
                 "outcome": a.outcome,
+                "response_excerpt": a.response_excerpt,
             }
             for a in attempts
         ],

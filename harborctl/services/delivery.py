@@ -20,6 +20,7 @@ from harborctl.domain.attempt import (
     Attempted,
     AttemptOutcome,
     AttemptRecord,
+    AttemptResult,
     CircuitState,
     Retried,
     judge_attempt,
@@ -140,8 +141,14 @@ class DeliveryProcessor:
     ) -> Disposition:
         """One HTTP attempt (inside its attempt span), judged by the domain, then performed."""
         started_at = self.clock()
-        headers = _request_headers(item, started_at)
-        result = await self.client.post(item.endpoint.url, item.event.payload, headers)
+        try:
+            headers = _request_headers(item, started_at)
+        except Exception as exc:  # e.g. a stored secret that does not decode: still recorded
+            result = AttemptResult(
+                None, 0.0, reason=FailureReason.ERROR, error=f"cannot sign the request: {exc}"
+            )
+        else:
+            result = await self.client.post(item.endpoint.url, item.event.payload, headers)
         finished = self.clock()
         record_attempt(span, result.http_status, result.reason, result.error)
         outcome = judge_attempt(

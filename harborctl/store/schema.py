@@ -158,4 +158,5 @@ delivery_attempts = Table(
     Column("error", Text),
     Column("reason", String(32)),
     Column("outcome", String(16), nullable=False),
+    Column("response_excerpt", Text),  # start of an error answer's body (migration 0002)
 )

@@ -138,6 +138,7 @@ def _attempt_row(delivery_id: str, record: AttemptRecord) -> dict[str, Any]:
         "error": record.error,
         "reason": record.reason,
         "outcome": record.outcome.value,
+        "response_excerpt": record.response_excerpt,
     }
 
 

@@ -64,6 +64,7 @@ class Worker:
             connect_timeout=s.connect_timeout,
             total_timeout=s.total_timeout,
             max_connections=s.worker_max_in_flight,
+            allow=s.outbound_allow,
         )
         await client.start()
         publisher = self.publisher = make_publisher(s)

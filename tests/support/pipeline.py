@@ -37,6 +37,9 @@ FAST_SETTINGS = {
     "HARBORHOOK_WORKER_SHUTDOWN_GRACE": "10",
     "HARBORHOOK_BREAKER_FAILURE_THRESHOLD": "50",
     "HARBORHOOK_TRACE_EXPORT_DELAY_MS": "100",  # spans reach the span file quickly
+    # the test receivers listen on 127.0.0.1, which the outbound request guard blocks by
+    # default; ::1 and the rest of 127/8 stay blocked
+    "HARBORHOOK_OUTBOUND_ALLOW_CIDRS": '["127.0.0.1/32"]',
 }
 
 
