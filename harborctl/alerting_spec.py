@@ -36,6 +36,11 @@ def _check_duration(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_check_duration)]
 
 
+def is_duration(value: str) -> bool:
+    """Whether ``value`` is a Prometheus duration (``30s``, ``1h30m``)."""
+    return bool(_DURATION.match(value))
+
+
 def duration_seconds(value: str) -> float:
     """Seconds in a Prometheus duration string (``1h30m`` → 5400)."""
     return sum(

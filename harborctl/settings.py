@@ -165,7 +165,8 @@ class Settings(BaseSettings):
     otlp_endpoint: str | None = None  # OTLP/HTTP base, e.g. http://tempo:4318; None: span file
     trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     trace_export_delay_ms: int = Field(default=1000, ge=1)  # batch export interval
-    tempo_url: str | None = None  # e.g. http://127.0.0.1:3200; None: read the span file
+    tempo_url: str | None = None  # e.g. http://127.0.0.1:3200 (traces read from Tempo)
+    jaeger_url: str | None = None  # Jaeger's query API, e.g. http://127.0.0.1:16686
     loki_url: str | None = None  # e.g. http://127.0.0.1:3100; None: read the log files
     log_dir: Path | None = None  # default <state_dir>/logs
     log_to_file: bool = True  # JSON lines files under log_dir (off in containers: stdout only)
@@ -203,7 +204,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "api_url", "prometheus_url", "alertmanager_url", "otlp_endpoint", "tempo_url", "loki_url"
+        "api_url",
+        "prometheus_url",
+        "alertmanager_url",
+        "otlp_endpoint",
+        "tempo_url",
+        "jaeger_url",
+        "loki_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

@@ -7,7 +7,8 @@ the constants below.
 
 Routing: every alert first reaches the ``blackhole`` receiver; pages go on to every receiver
 taking pages (repeated every ``repeat_page``), everything else to every receiver taking
-tickets (every ``repeat_ticket``). A page inhibits the ticket about the same ``area``; with
+tickets (every ``repeat_ticket``). A page inhibits the ticket about the same ``area`` (and the
+same ``test_id``: a test alert only the ticket of its own test; real alerts have none); with
 ingest or every worker down, the pipeline and backlog alerts (consequences) are inhibited.
 
 Secrets are referenced through ``*_file`` fields, never inlined, except where Alertmanager has
@@ -132,11 +133,12 @@ AlertmanagerConfig = TypedDict(
 
 
 INHIBIT_RULES: list[InhibitRule] = [
-    # a page silences the ticket about the same thing
+    # a page silences the ticket about the same thing (test alerts: of the same test only,
+    # so `send-test --severity ticket` is not held back by an earlier page test)
     {
         "source_matchers": ['severity="page"'],
         "target_matchers": ['severity="ticket"'],
-        "equal": ["area"],
+        "equal": ["area", "test_id"],
     },
     # with ingest or every worker down, stalled-pipeline and backlog alerts are consequences
     {
@@ -289,5 +291,9 @@ def render_alertmanager_config(
     """The whole alertmanager.yml; ``secrets`` is only read for inline webhook URLs."""
     config = build_alertmanager_config(notify, receivers, secret_files, secrets, webhook_url_file)
     inline = not webhook_url_file and any(isinstance(r, WebhookReceiver) for r in receivers)
-    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
-    return _header(receivers_file, inline) + body
+    return _header(receivers_file, inline) + dump_alertmanager_config(config)
+
+
+def dump_alertmanager_config(config: AlertmanagerConfig) -> str:
+    """The YAML text of ``config`` (no header), notification texts as literal blocks."""
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)

@@ -2,7 +2,8 @@
 
 - ``write_rule_files(settings)``: ``<state_dir>/prometheus/rules/*.yml`` (``promtool check rules``);
 - ``write_alertmanager_config(settings)``: ``<state_dir>/alertmanager/alertmanager.yml``, 0600
-  (``amtool check-config``);
+  (``amtool check-config``), after ``repair_secrets``: every receiver's secret file in the
+  exact form Alertmanager reads (``harborctl.alerting.secret_files``);
 - ``set_receiver`` / ``remove_receiver``: change the receivers, their secrets and
   alertmanager.yml together, then reload Alertmanager; a rejected change writes nothing, and a
   config the running Alertmanager refuses is rolled back.
@@ -12,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -26,13 +26,19 @@ from harborctl.alerting.alertmanager import render_alertmanager_config
 from harborctl.alerting.client import AlertmanagerClient
 from harborctl.alerting.receivers import WebhookReceiver
 from harborctl.alerting.rules import render_rule_files
-from harborctl.alerting.store import AnyReceiver, dump_receivers, load_receivers, read_secret
+from harborctl.alerting.store import (
+    SECRET_MODE,
+    AnyReceiver,
+    dump_receivers,
+    load_receivers,
+    read_secret,
+    repair_secret_files,
+    write_secret,
+)
 from harborctl.errors import NotFound, ServiceError
 from harborctl.layout import StateLayout
 from harborctl.render import write_file
 from harborctl.settings import Settings
-
-SECRET_MODE = 0o600
 
 
 @dataclass
@@ -113,10 +119,19 @@ def _check(amtool: str | None, text: str) -> bool:
     return True
 
 
+def repair_secrets(settings: Settings) -> list[Path]:
+    """Every receiver's secret file in the exact form (files written by earlier versions end
+    in a newline); the files rewritten."""
+    layout = settings.layout
+    return repair_secret_files(layout, load_receivers(layout))
+
+
 def write_alertmanager_config(settings: Settings) -> Path:
-    """alertmanager.yml (0600) from the spec and the configured receivers, checked first."""
+    """alertmanager.yml (0600) from the spec and the configured receivers, checked first;
+    the receivers' secret files repaired first (``repair_secrets``)."""
     layout = settings.layout
     receivers = load_receivers(layout)
+    repair_secret_files(layout, receivers)
     amtool = tools.find("amtool")
     text = _render(settings, receivers, _current_secrets(layout, receivers), amtool)
     _check(amtool, text)
@@ -137,12 +152,6 @@ def _restore(snapshot: Mapping[Path, bytes | None]) -> None:
                 path.unlink()
         else:
             write_file(path, content.decode(), mode=SECRET_MODE)
-
-
-def _write_secret(layout: StateLayout, name: str, secret: str) -> Path:
-    layout.secrets_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(layout.secrets_dir, 0o700)
-    return write_file(layout.secret_file(name), secret + "\n", mode=SECRET_MODE)
 
 
 def _apply(
@@ -171,7 +180,9 @@ def _apply(
             with suppress(FileNotFoundError):
                 layout.secret_file(name).unlink()
         else:
-            outcome.files.append(_write_secret(layout, name, secret))
+            outcome.files.append(write_secret(layout, name, secret))
+    kept = [r for r in receivers if r.name not in new_secrets]
+    outcome.files += repair_secret_files(layout, kept)
     outcome.files.append(write_file(layout.receivers_file, dump_receivers(receivers), SECRET_MODE))
     outcome.files.append(write_file(layout.alertmanager_config, config_text, SECRET_MODE))
 

@@ -118,13 +118,29 @@ def check_channel(value: str | None) -> str | None:
     return value.strip()
 
 
-def check_secret(option: str, value: str) -> str:
-    secret = value.strip("\r\n")
-    if not secret.strip():
-        raise ValidationError(option, f"{option}: the password is empty")
-    if "\n" in secret:
-        raise ValidationError(option, f"{option}: the password must be a single line")
-    return secret
+def check_username(value: str | None) -> str | None:
+    """An SMTP login as Alertmanager sends it (inline ``auth_username``): one line, no
+    whitespace at either end (the server would get another login), no control character."""
+    if value is None:
+        return None
+    if (
+        not value.strip()
+        or value != value.strip()
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    ):
+        raise ValidationError(
+            "--username",
+            f"--username: {value!r} is not a login (empty, whitespace at an end, or a control "
+            "character)",
+        )
+    return value
+
+
+def is_loopback_host(smarthost: str) -> bool:
+    """Whether ``host:port`` names this machine (Go's smtp.PlainAuth sends credentials
+    without TLS only there)."""
+    host = smarthost.rpartition(":")[0].strip("[]").lower()
+    return host in ("localhost", "127.0.0.1", "::1")
 
 
 def mask_url(url: str) -> str:

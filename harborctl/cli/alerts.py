@@ -1,4 +1,8 @@
-"""harborctl alerts: generate SLO rules, test them, and say where notifications go."""
+"""harborctl alerts: generate SLO rules, test them, and say where notifications go.
+
+The operator's side (send-test, status, silence, unsilence, routes) is ``alert_ops``,
+registered on this group by the app.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ from harborctl.cli.output import (
     emit,
     fail,
     note,
-    print_fields,
     print_table,
 )
 
@@ -43,9 +46,14 @@ def _settings() -> Settings:
 
 
 def _read_stdin(option: str) -> str:
+    from harborctl.errors import ValidationError
+
     if sys.stdin.isatty():
         note(f"{option}: reading from stdin (end with Ctrl-D)")
-    return sys.stdin.read()
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as exc:
+        raise ValidationError(option, f"{option}: stdin is not UTF-8 text") from exc
 
 
 def _report(what: str, outcome: Outcome, settings: Settings, as_json: bool) -> None:
@@ -90,10 +98,12 @@ def generate(as_json: JsonFlag = False) -> None:
 
     settings = _settings()
     rules = gen.write_rule_files(settings)
+    repaired = gen.repair_secrets(settings)
     config = gen.write_alertmanager_config(settings)
     data: dict[str, Any] = {
         "rule_files": [str(path) for path in rules],
         "alertmanager_config": str(config),
+        "repaired_secret_files": [str(path) for path in repaired],
         "rules_checked": tools.find("promtool") is not None,
         "config_checked": tools.find("amtool") is not None,
         "prometheus_reloaded": gen.reload_prometheus(settings.prometheus_url),
@@ -104,6 +114,12 @@ def generate(as_json: JsonFlag = False) -> None:
         for path in data["rule_files"]:
             console.print(f"rules         {path}", highlight=False)
         console.print(f"alertmanager  {data['alertmanager_config']}", highlight=False)
+        for path in repaired:
+            console.print(
+                f"secret        {path} rewritten exactly (it ended in a newline, which "
+                "Alertmanager 0.25 sends as part of the SMTP password)",
+                highlight=False,
+            )
         for key, tool in (("rules_checked", "promtool"), ("config_checked", "amtool")):
             if not data[key]:
                 note(f"{tool} not installed: not checked")
@@ -221,22 +237,27 @@ def set_email(
     """Send alerts by email. The password is stored in a 0600 file, never in a config."""
     from harborctl.alerting import generate as gen
     from harborctl.alerting import receivers as rx
+    from harborctl.alerting.secret_files import check_secret
     from harborctl.errors import ValidationError
 
     if password_stdin and password_file is not None:
         raise ValidationError("--password-file", "give --password-stdin or --password-file")
     password: str | None = None
     if password_stdin:
-        password = rx.check_secret("--password-stdin", _read_stdin("--password-stdin"))
+        password = check_secret("--password-stdin", _read_stdin("--password-stdin"))
     elif password_file is not None:
         try:
-            text = password_file.read_text()
+            text = password_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise ValidationError(
                 "--password-file",
                 f"--password-file: cannot read {password_file}: {exc.strerror}",
             ) from exc
-        password = rx.check_secret("--password-file", text)
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                "--password-file", f"--password-file: {password_file} is not UTF-8 text"
+            ) from exc
+        password = check_secret("--password-file", text)
     if username and password is None:
         raise ValidationError(
             "--password-stdin",
@@ -251,13 +272,18 @@ def set_email(
             "to": rx.check_email("--to", to),
             "from": rx.check_email("--from", from_),
             "smarthost": rx.check_smarthost(smarthost),
-            "username": username,
+            "username": rx.check_username(username),
             "has_password": password is not None,
             "require_tls": require_tls,
         }
     )
     settings = _settings()
     outcome = gen.set_receiver(settings, receiver, password)
+    if password is not None and not require_tls and not rx.is_loopback_host(smarthost):
+        outcome.notes.append(
+            "--no-require-tls: the password would cross the network unencrypted; Alertmanager "
+            "refuses AUTH PLAIN without TLS except to localhost (send-test shows it)"
+        )
     _report(f"receiver {name} (email)", outcome, settings, as_json)
 
 
@@ -333,70 +359,3 @@ def remove(
     settings = _settings()
     outcome = gen.remove_receiver(settings, name)
     _report(f"receiver {name} removed", outcome, settings, as_json)
-
-
-@app.command("send-test")
-def send_test(
-    severity: str = typer.Option(
-        "page", "--severity", help="page or ticket: routes like a real alert of that severity."
-    ),
-    resolve: str | None = typer.Option(
-        None, "--resolve", metavar="TEST_ID", help="Resolve an earlier test alert instead."
-    ),
-    as_json: JsonFlag = False,
-) -> None:
-    """Post a synthetic alert to Alertmanager (API v2) and report whether it was accepted."""
-    if severity not in ("page", "ticket"):
-        fail(f"--severity: {severity!r} is not page or ticket", 2)
-    from datetime import UTC, datetime
-
-    from harborctl.alerting import generate as gen
-    from harborctl.alerting.client import AlertmanagerClient
-    from harborctl.alerting.testalert import build_test_alert, new_test_id
-    from harborctl.alerting_spec import duration_seconds
-
-    settings = _settings()
-    test_id = resolve or new_test_id()
-    alert = build_test_alert(
-        severity,
-        test_id,
-        datetime.now(UTC),
-        settings.alerting.runbook_base_url,
-        resolved=resolve is not None,
-    )
-    with AlertmanagerClient(settings.alertmanager_url) as alertmanager:
-        alertmanager.post_alerts([alert])
-    targets = [r.name for r, _ in gen.list_receivers(settings) if r.severity.accepts(severity)]
-    notify = settings.alerting.notify
-    wait = notify.group_interval if resolve else notify.group_wait
-    wait_name = "group_interval" if resolve else "group_wait"
-    data = {
-        "accepted": True,
-        "test_id": test_id,
-        "severity": severity,
-        "resolved": resolve is not None,
-        "alertmanager_url": settings.alertmanager_url,
-        "receivers": targets,
-        "expect_within_seconds": duration_seconds(wait),
-        "summary": alert.annotations["summary"],
-    }
-
-    def human() -> None:
-        state = "resolution" if resolve else "test alert"
-        print_fields(
-            {
-                "accepted": f"yes, Alertmanager at {settings.alertmanager_url} took the {state}",
-                "test_id": test_id,
-                "receivers": ", ".join(targets) or "none (it goes nowhere)",
-                "expect it": f"within about {wait} ({wait_name})",
-            }
-        )
-        if not targets:
-            note(f"no receiver takes {severity} alerts: add one with `harborctl alerts set-slack`")
-        elif not resolve:
-            note(
-                f"resolve it with: harborctl alerts send-test --resolve {test_id} "
-                f"--severity {severity}"
-            )
-
-    emit(data, as_json, human)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from harborctl.cli import (
+    alert_ops,
     alerts,
     backlog,
     bench,
+    compose,
     deliveries,
     dlq,
     endpoints,
@@ -39,10 +41,12 @@ app.add_typer(events.app, name="events")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(dlq.app, name="dlq")
 backlog.register(app)  # backlog
+alert_ops.register(alerts.app)  # send-test, status, silence, unsilence, routes
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
+app.add_typer(compose.app, name="compose")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""harborctl run ingest|worker|monitor|receiver: run one HarborHook process in the foreground."""
+"""harborctl run ingest|worker|monitor|migrate|receiver: run one HarborHook process in the
+foreground."""
 
 from __future__ import annotations
 
@@ -58,6 +59,27 @@ def monitor(
     if interval is not None:
         overrides["monitor_poll_interval"] = interval
     run_monitor(load_settings(**overrides))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision, then exit (idempotent).
+
+    Ingest and workers migrate at start too; running this first (the compose stack's
+    one-shot `migrate` service) keeps several of them from racing to do it.
+    """
+    from harborctl.cli.output import console
+    from harborctl.settings import load_settings
+    from harborctl.store import Store
+    from harborctl.store.database import migrate as migrate_schema
+
+    settings = load_settings()
+    store = Store.open(settings.resolved_database_url)
+    try:
+        migrate_schema(store.engine)
+    finally:
+        store.dispose()
+    console.print(f"database migrated: {store.engine.url.render_as_string()}", highlight=False)
 
 
 @app.command()

@@ -76,7 +76,7 @@ def refuse_blocked_address(url: str, settings: Settings) -> None:
     if verdict is not None:
         raise ValidationError(
             "url",
-            f"url: deliveries to {verdict.reason} are refused by the outbound request guard "
+            f"url: {verdict.reason}: the outbound request guard refuses deliveries there "
             "(outbound_allow_cidrs opens a range deliberately)",
         )
 

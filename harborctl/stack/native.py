@@ -171,7 +171,8 @@ class NativeStack:
         write_file(layout.supervisor_config, render_supervisor_config(plan), mode=0o600)
         write_file(layout.stack_file, json.dumps(plan.to_dict(), indent=2) + "\n", mode=0o600)
         write_file(
-            layout.stack_settings_file, json.dumps(stack_settings(plan.env), indent=2) + "\n"
+            layout.stack_settings_file,
+            json.dumps(stack_settings(plan.env, plan.components), indent=2) + "\n",
         )
         if plan.settings is not None:
             names = [component.name for component in plan.components]

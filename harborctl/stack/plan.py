@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -288,7 +288,7 @@ def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
         health_url=f"http://{listen}/-/ready",
         required_binary=PROMETHEUS_BINARY,
         listens=((LOOPBACK, settings.prometheus_port),),
-        detail="scrapes ingest, worker, monitor",
+        detail="scrapes ingest, worker, monitor, itself and alertmanager",
     )
 
 
@@ -347,8 +347,12 @@ _SHARED_SETTINGS = (
 )
 
 
-def stack_settings(env: Mapping[str, str]) -> dict[str, object]:
-    """The stack's decisions as settings values (``api_url`` follows the ingest address)."""
+def stack_settings(
+    env: Mapping[str, str], components: Sequence[Component] = ()
+) -> dict[str, object]:
+    """The stack's decisions as settings values (``api_url`` follows the ingest address;
+    ``prometheus_url``/``alertmanager_url`` are those of the Prometheus and Alertmanager the
+    stack runs, so `harborctl alerts ...` talks to them)."""
     values: dict[str, object] = {}
     for name in _SHARED_SETTINGS:
         raw = env.get(ENV_PREFIX + name)
@@ -358,6 +362,9 @@ def stack_settings(env: Mapping[str, str]) -> dict[str, object]:
     if ENV_PREFIX + "INGEST_PORT" in env:
         host = env.get(ENV_PREFIX + "INGEST_HOST", LOOPBACK)
         values["api_url"] = f"http://{host}:{env[ENV_PREFIX + 'INGEST_PORT']}"
+    for component in components:
+        if component.name in ("prometheus", "alertmanager"):
+            values[f"{component.name}_url"] = component.url
     return values
 
 

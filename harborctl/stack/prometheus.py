@@ -2,7 +2,10 @@
 
 ``render_prometheus_config`` is pure (jobs → YAML text); ``write_prometheus_config`` puts it
 at ``<state_dir>/prometheus/prometheus.yml``, loading every rule file of ``rules/`` beside
-it; ``stack_scrape_jobs`` names the native stack's targets.
+it; ``stack_scrape_jobs`` names the native stack's targets: HarborHook's processes, and
+Prometheus and Alertmanager themselves, so that the alerts on missing data
+(HarborHookTargetMissing, HarborHookRuleEvaluationFailures, HarborHookNotificationsFailing)
+see them. The job names are the ``alerting.jobs`` the rules select on.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ from harborctl.render import render_template, write_file
 from harborctl.settings import Settings
 
 PROMETHEUS_TEMPLATE = "prometheus/prometheus.yml.j2"
-JOB_INGEST = "ingest"
-JOB_WORKER = "worker"
-JOB_MONITOR = "monitor"
+LOOPBACK = "127.0.0.1"
 
 
 def host_port(url: str) -> tuple[str, str]:
@@ -34,14 +35,19 @@ def render_prometheus_config(
     alertmanager_urls: Sequence[str] = (),
     scrape_interval: str = "5s",
     evaluation_interval: str | None = None,
+    dns_jobs: Mapping[str, tuple[str, int]] | None = None,
 ) -> str:
-    """The YAML text: one scrape job per entry of ``jobs`` (job name → host:port targets)."""
+    """The YAML text: one scrape job per entry of ``jobs`` (job name → host:port targets),
+    then one per entry of ``dns_jobs`` (job name → (DNS name, port)): every address the name
+    resolves to is a target (``dns_sd_configs``, type A; the compose stack's worker replicas
+    all answer to the service name)."""
     schemes = {host_port(url)[0] for url in alertmanager_urls}
     if len(schemes) > 1:
         raise ValueError("all Alertmanager URLs must use the same scheme")
     return render_template(
         PROMETHEUS_TEMPLATE,
         jobs={job: list(targets) for job, targets in jobs.items() if targets},
+        dns_jobs=dict(dns_jobs or {}),
         rule_files=[str(pattern) for pattern in rule_files],
         alertmanagers=[host_port(url)[1] for url in alertmanager_urls],
         alertmanager_scheme=schemes.pop() if schemes else "http",
@@ -70,14 +76,18 @@ def write_prometheus_config(
 
 
 def stack_scrape_jobs(settings: Settings, components: Sequence[str]) -> dict[str, list[str]]:
-    """Scrape targets of the native stack's components (only those that run)."""
+    """Job name -> scrape target of each native stack component that runs and serves
+    /metrics: ingest, worker, monitor, prometheus (itself) and alertmanager."""
 
     def target(host: str, port: int) -> str:
-        return f"{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
+        return f"{LOOPBACK if host in ('', '0.0.0.0') else host}:{port}"
 
+    jobs = settings.alerting.jobs
     known = {
-        JOB_INGEST: ("ingest", target(settings.ingest_host, settings.ingest_port)),
-        JOB_WORKER: ("worker", target("127.0.0.1", settings.worker_metrics_port)),
-        JOB_MONITOR: ("monitor", target(settings.monitor_host, settings.monitor_port)),
+        "ingest": (jobs.ingest, target(settings.ingest_host, settings.ingest_port)),
+        "worker": (jobs.worker, target(LOOPBACK, settings.worker_metrics_port)),
+        "monitor": (jobs.monitor, target(settings.monitor_host, settings.monitor_port)),
+        "prometheus": (jobs.prometheus, target(LOOPBACK, settings.prometheus_port)),
+        "alertmanager": (jobs.alertmanager, target(LOOPBACK, settings.alertmanager_port)),
     }
-    return {job: [address] for job, (name, address) in known.items() if name in components}
+    return {job: [address] for name, (job, address) in known.items() if name in components}

@@ -1,33 +1,33 @@
-"""A real Alertmanager for tests, and local recorders for what it sends (HTTP and SMTP).
+"""A real Alertmanager for tests (its receivers' stand-ins: ``tests.support.notify_receivers``).
 
     server = AlertmanagerServer(workdir, config_path)   # config written by harborctl
     server.start(); server.url; server.stop()
 
 ``alertmanager_server`` (session fixture, import it into your test module) runs one whose
-``--config.file`` is ``<state_dir>/alertmanager/alertmanager.yml`` of ``ALERTING_STATE``'s
-state dir, with notification timings shortened through the ``alerting:`` spec in
+``--config.file`` is ``<state_dir>/alertmanager/alertmanager.yml`` of its state dir, with
+notification timings shortened through the ``alerting:`` spec in
 ``<state_dir>/harborhook.yaml`` (group_wait/group_interval 1s), so `harborctl alerts set-*`
-run against that state dir reconfigure it for real.
+run against that state dir reconfigure it for real. ``alerting`` (function fixture) is the
+same session, left clean afterwards: every firing alert resolved, every silence expired,
+every receiver removed. ``AlertingSession.harborctl(...)`` runs the CLI against it.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import threading
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from aiohttp import web
+from click.testing import Result
+from typer.testing import CliRunner
 
 from harborctl.settings import Settings
-from tests.support.aio_server import serving
 from tests.support.services import ManagedProcess, free_port, require_binary
 
 ALERTMANAGER_INSTALL_HINT = (
@@ -67,6 +67,11 @@ class AlertmanagerServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        """Its log (logfmt, debug level): what `alerts send-test --log-file` reads."""
+        return self.workdir / "alertmanager.log"
+
     def start(self) -> None:
         argv = [
             self.binary,
@@ -76,7 +81,7 @@ class AlertmanagerServer:
             "--cluster.listen-address=",
             "--log.level=debug",
         ]
-        self.process = ManagedProcess("alertmanager", argv, self.workdir / "alertmanager.log")
+        self.process = ManagedProcess("alertmanager", argv, self.log_path)
         self.process.start()
         self.process.wait_ready(
             lambda: httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
@@ -118,6 +123,49 @@ class AlertingSession:
     def settings(self) -> Settings:
         return Settings(state_dir=self.state_dir, alertmanager_url=self.server.url)
 
+    def harborctl(self, *args: str, stdin: str | None = None) -> Result:
+        """`harborctl ARGS` against this state dir and Alertmanager (in process)."""
+        from harborctl.cli.app import app
+
+        return CliRunner().invoke(app, list(args), env=self.env, input=stdin)
+
+    def harborctl_json(self, *args: str, expect: int = 0) -> Any:
+        """`harborctl ARGS --json`: its JSON, after checking the exit code."""
+        result = self.harborctl(*args, "--json")
+        assert result.exit_code == expect, (
+            f"harborctl {' '.join(args)} exited {result.exit_code}: {result.output}\n"
+            f"--- Alertmanager log ---\n{self.server.log_tail()}"
+        )
+        return json.loads(result.stdout)
+
+    def send_test(self, *args: str, expect: int = 0, log: bool = True) -> dict[str, Any]:
+        """`alerts send-test --json ARGS`, reading Alertmanager's log unless ``log`` is off."""
+        extra = ("--log-file", str(self.server.log_path)) if log else ()
+        data: dict[str, Any] = self.harborctl_json("alerts", "send-test", *extra, *args,
+                                                   expect=expect)  # fmt: skip
+        assert data["accepted"] is True
+        return data
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, self.server.url + path, timeout=10, **kwargs)
+
+    def reset(self) -> None:
+        """Resolve every firing alert, expire every silence, remove every receiver."""
+        now = datetime.now(UTC).isoformat()
+        firing = self.api("GET", "/api/v2/alerts").json()
+        if firing:
+            resolved = [
+                {"labels": a["labels"], "annotations": a["annotations"],
+                 "startsAt": a["startsAt"], "endsAt": now}
+                for a in firing
+            ]  # fmt: skip
+            assert self.api("POST", "/api/v2/alerts", json=resolved).status_code == 200
+        for silence in self.api("GET", "/api/v2/silences").json():
+            if silence["status"]["state"] != "expired":
+                self.api("DELETE", f"/api/v2/silence/{silence['id']}")
+        for row in self.harborctl_json("alerts", "receivers"):
+            assert self.harborctl("alerts", "remove", row["name"]).exit_code == 0
+
 
 @pytest.fixture(scope="session")
 def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertingSession]:
@@ -143,65 +191,9 @@ def alertmanager_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Al
         server.stop()
 
 
-# --- recorders ------------------------------------------------------------------------------
-
-
-@dataclass
-class HttpRecorder:
-    """Every JSON body POSTed to it, by path."""
-
-    url: str = ""
-    received: list[tuple[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def bodies(self, path: str) -> list[Any]:
-        with self.lock:
-            return [body for got_path, body in self.received if got_path == path]
-
-
 @pytest.fixture
-def http_recorder() -> Iterator[HttpRecorder]:
-    recorder = HttpRecorder()
-
-    async def record(request: web.Request) -> web.Response:
-        body = await request.json()
-        with recorder.lock:
-            recorder.received.append((request.path, body))
-        return web.Response(text="ok")  # Slack answers "ok"
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", record)
-    with serving(app) as url:
-        recorder.url = url
-        yield recorder
-
-
-@dataclass
-class SmtpRecorder:
-    host: str
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    @property
-    def smarthost(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@pytest.fixture
-def smtp_recorder() -> Iterator[SmtpRecorder]:
-    from aiosmtpd.controller import Controller
-
-    recorder = SmtpRecorder("127.0.0.1", free_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            recorder.messages.append(message)  # type: ignore[arg-type]
-            return "250 Message accepted for delivery"
-
-    controller = Controller(Handler(), hostname=recorder.host, port=recorder.port)
-    controller.start()
-    try:
-        yield recorder
-    finally:
-        controller.stop()
+def alerting(alertmanager_server: AlertingSession) -> Iterator[AlertingSession]:
+    """The session's Alertmanager, reset afterwards (alerts resolved, silences expired,
+    receivers removed)."""
+    yield alertmanager_server
+    alertmanager_server.reset()

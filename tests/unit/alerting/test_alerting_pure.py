@@ -178,7 +178,7 @@ def test_alertmanager_config_routes_by_severity_and_references_secret_files() ->
     assert "SECRET" not in text
     slack = next(r for r in config["receivers"] if r["name"] == "slack")
     assert slack["slack_configs"][0]["api_url_file"] == "/s/slack"
-    assert config["inhibit_rules"][0]["equal"] == ["area"]
+    assert config["inhibit_rules"][0]["equal"] == ["area", "test_id"]
     assert re.search(r"HarborHookIngestDown", str(config["inhibit_rules"][1]))
 
 

@@ -12,7 +12,7 @@ import yaml
 from harborctl.settings import Settings
 from harborctl.stack.configs import prepare_stack_configs
 from harborctl.stack.plan import StackOptions, plan_stack
-from harborctl.stack.prometheus import render_prometheus_config
+from harborctl.stack.prometheus import render_prometheus_config, stack_scrape_jobs
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -73,7 +73,11 @@ def test_stack_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
         "ingest": ["127.0.0.1:18080"],
         "worker": ["127.0.0.1:19101"],
         "monitor": ["127.0.0.1:19102"],
+        "prometheus": ["127.0.0.1:19090"],  # itself: rule evaluation failures
+        "alertmanager": ["127.0.0.1:19093"],  # failed notifications
     }
+    # every job the rules expect a target for (HarborHookTargetMissing) is scraped
+    assert set(jobs) == set(settings.alerting.jobs.expected())
     alertmanager_yml = next(p for p in written if p.name == "alertmanager.yml")
     amtool = shutil.which("amtool")
     if amtool:
@@ -84,6 +88,15 @@ def test_stack_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrape_jobs_follow_the_job_names_of_the_rules_and_only_what_runs(tmp_path: Path) -> None:
+    settings = Settings(
+        state_dir=tmp_path, prometheus_port=19090, alerting={"jobs": {"prometheus": "prom"}}
+    )
+    jobs = stack_scrape_jobs(settings, ["ingest", "worker", "monitor", "prometheus"])
+    assert jobs["prom"] == ["127.0.0.1:19090"]
+    assert "alertmanager" not in jobs  # not installed: not scraped (TargetMissing says so)
 
 
 def test_stack_runs_monitor_alertmanager_and_prometheus_with_their_flags(tmp_path: Path) -> None:
@@ -124,3 +137,18 @@ def test_stack_skips_prometheus_and_alertmanager_when_not_installed(tmp_path: Pa
     )
     assert [c.name for c in plan.components] == ["ingest", "worker", "monitor"]
     assert any("prometheus not on PATH" in note for note in plan.notes)
+
+
+def test_the_cli_talks_to_the_prometheus_and_alertmanager_the_stack_runs(tmp_path: Path) -> None:
+    from harborctl.stack.plan import stack_settings
+
+    plan = plan_stack(
+        _settings(tmp_path), StackOptions(nsq=False), which=lambda n: f"/usr/bin/{n}", environ={}
+    )
+    decided = stack_settings(plan.env, plan.components)
+    assert decided["alertmanager_url"] == "http://127.0.0.1:19093"
+    assert decided["prometheus_url"] == "http://127.0.0.1:19090"
+    without = plan_stack(
+        _settings(tmp_path), StackOptions(nsq=False), which=lambda n: None, environ={}
+    )
+    assert "alertmanager_url" not in stack_settings(without.env, without.components)
