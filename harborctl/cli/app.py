@@ -8,6 +8,7 @@ from harborctl.cli import (
     alerts,
     backlog,
     bench,
+    dashboards,
     deliveries,
     dlq,
     endpoints,
@@ -40,6 +41,7 @@ app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(dlq.app, name="dlq")
 backlog.register(app)  # backlog
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
