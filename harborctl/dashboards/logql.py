@@ -132,6 +132,10 @@ class _Parser:
         self.index += 1
         return token
 
+    def kind_is(self, kind: str) -> bool:
+        token = self.peek()
+        return token is not None and token.kind == kind
+
     def at(self, *texts: str) -> bool:
         token = self.peek()
         return token is not None and token.kind in ("op", "ident") and token.text in texts
@@ -160,8 +164,6 @@ class _Parser:
     # grammar ---------------------------------------------------------------------------
 
     def query_(self) -> None:
-        if self.peek() is not None and self.peek(1) is not None and self.peek(1).text == "(":  # type: ignore[union-attr]
-            raise self.fail("a metric query is not a log query")
         self.selector()
         while self.peek() is not None:
             self.stage()
@@ -203,11 +205,11 @@ class _Parser:
         name = word.text.lower() if word.kind == "ident" else ""
         if name == "json":
             self.index += 1
-            if self.peek() is not None and self.peek().kind == "ident":  # type: ignore[union-attr]
+            if self.kind_is("ident"):
                 self.assignments(string_only=True)
         elif name == "logfmt":
             self.index += 1
-            while self.peek() is not None and self.peek().kind == "flag":  # type: ignore[union-attr]
+            while self.kind_is("flag"):
                 flag = self.take("flag")
                 if flag.text not in ("--strict", "--keep-empty"):
                     raise self.fail(f"unknown logfmt flag {flag.text}")
@@ -274,6 +276,11 @@ class _Parser:
             raise self.fail(f"expected a string or a number after {op!r}")
 
 
+_METRIC_QUERY = re.compile(r"^\s*[a-z_]+\s*(\(|by\b|without\b)")
+
+
 def check_logql(query: str) -> None:
     """Raise ValidationError unless ``query`` is a well-formed LogQL log query."""
+    if _METRIC_QUERY.match(query):
+        raise ValidationError("logql", f"a metric query is not a log query: {query!r}")
     _Parser(query).query_()

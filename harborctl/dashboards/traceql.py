@@ -183,7 +183,8 @@ class _Parser:
         if token.kind != "word":
             raise self.fail("expected a field")
         self.index += 1
-        if token.text in SCOPES and self.peek() is not None and self.peek().kind == "attribute":  # type: ignore[union-attr]
+        following = self.peek()
+        if token.text in SCOPES and following is not None and following.kind == "attribute":
             self.index += 1
             return "any"
         if token.text in INTRINSICS:

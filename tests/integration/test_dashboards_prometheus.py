@@ -342,9 +342,7 @@ def test_the_traffic_shows_where_an_operator_looks(traffic: Traffic) -> None:
     assert {"http_5xx", "circuit_open"} <= reasons
     dlq = {s["metric"]["endpoint_id"] for s in q("harborhook_dlq_total")}
     assert dlq == {traffic.failing, traffic.dead}
-    opened = q(
-        f'max_over_time(harborhook_circuit_open{{endpoint_id="{traffic.failing}"}}[10m])'
-    )
+    opened = q(f'max_over_time(harborhook_circuit_open{{endpoint_id="{traffic.failing}"}}[10m])')
     assert [float(s["value"][1]) for s in opened] == [1.0]
 
 
