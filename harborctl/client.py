@@ -16,6 +16,7 @@ Every method returns the API's JSON object as a plain dict (the CLI prints it as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -130,15 +131,22 @@ class ApiClient(JsonHttpClient):
         self,
         tenant_id: str,
         event_type: str,
-        payload: Any,
+        payload: bytes | Any,
         *,
         idempotency_key: str | None = None,
     ) -> JsonObject:
-        """-> {event_id, fanout_count, duplicate, trace_id}"""
-        body = {"event_type": event_type, "payload": payload}
+        """-> {event_id, fanout_count, duplicate, trace_id}
+
+        ``payload`` as ``bytes`` is JSON text sent exactly as given (the receivers get these
+        bytes); any other value is encoded as JSON here.
+        """
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        fields = [b'"event_type":' + json.dumps(event_type).encode(), b'"payload":' + raw]
         if idempotency_key is not None:
-            body["idempotency_key"] = idempotency_key
-        return self._object("POST", _tenant_path(tenant_id, "events:publish"), body=body)
+            fields.append(b'"idempotency_key":' + json.dumps(idempotency_key).encode())
+        body = b"{" + b",".join(fields) + b"}"
+        path = _tenant_path(tenant_id, "events:publish")
+        return self._object("POST", path, content=body)
 
     def event_deliveries(self, tenant_id: str, event_id: str) -> JsonObject:
         """-> {event_id, deliveries: [delivery...]}"""
@@ -203,8 +211,9 @@ class ApiClient(JsonHttpClient):
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
     ) -> JsonObject:
-        data = self._request(method, path, body=body, params=params)
+        data = self._request(method, path, body=body, params=params, content=content)
         if data is None:
             raise HarborHookError(
                 f"the ingest API at {self.base_url} answered {method} {path} with no body"
@@ -218,8 +227,9 @@ class ApiClient(JsonHttpClient):
         *,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        content: bytes | None = None,
     ) -> JsonObject | None:
-        response = self.send(method, path, json=body, params=params)
+        response = self.send(method, path, json=body, params=params, content=content)
         if response.status_code >= 400:
             hint = f"the key sent was {self.key_source}" if response.status_code == 401 else None
             raise api_error_from_response(response, hint=hint)

@@ -11,13 +11,13 @@
      ├── Unauthorized           missing or unknown API key
      ├── StoreError             the database failed
      ├── TransportError         the queue (nsqd) failed
-     ├── DeliveryError          an outbound HTTP attempt failed (carries a reason)
      ├── ApiError               the ingest API answered an error (CLI side)
      ├── StackError             starting/stopping the local stack failed
      └── ServiceError           an ops service (Alertmanager, ...) unreachable or refusing
 
 Adapters translate third-party exceptions into these; the CLI maps them to one line
-and an exit code.
+and an exit code. A failed outbound webhook POST is not an exception: the outbound adapter
+reports it as the domain's ``AttemptResult`` with a ``FailureReason``.
 """
 
 from __future__ import annotations
@@ -76,15 +76,6 @@ class StoreError(HarborHookError):
 
 class TransportError(HarborHookError):
     pass
-
-
-class DeliveryError(HarborHookError):
-    """An outbound attempt failed; ``reason`` is one of the closed set in domain.models."""
-
-    def __init__(self, reason: str, message: str, http_status: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.http_status = http_status
 
 
 class ApiError(HarborHookError):

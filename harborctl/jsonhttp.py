@@ -67,11 +67,17 @@ class JsonHttpClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """The answer to ``method path`` (``path`` under the base URL), whatever its status;
-        raises ``transport_error(...)`` when there is no answer."""
+        raises ``transport_error(...)`` when there is no answer. ``content`` is a JSON body
+        already encoded (sent as is, ``Content-Type: application/json``)."""
+        if content is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
-            return self._http.request(method, path, json=json, params=params, headers=headers)
+            return self._http.request(
+                method, path, json=json, content=content, params=params, headers=headers
+            )
         except httpx.HTTPError as exc:
             raise self.transport_error(exc, method, path) from exc
 

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8080, ge=0, le=65535)
     admin_key: str | None = None
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
+    # arrays/objects nested in a publish body, the envelope included (domain.strict_json)
+    max_payload_depth: int = Field(default=64, ge=2, le=512)
 
     # worker
     worker_max_in_flight: int = Field(default=50, ge=1, le=10_000)

@@ -72,9 +72,9 @@ def _collector(settings: Settings, database: bool) -> Collect:
 
     store = None
     if database:
-        from harborctl.store.repository import Store
+        from harborctl.store import Store
 
-        store = Store.open(settings.resolved_database_url)
+        store = Store.open(settings.resolved_database_url).events
     lookupds = settings.nsqlookupd_http_addresses if settings.transport == "nsq" else None
 
     def collect() -> BacklogSnapshot:

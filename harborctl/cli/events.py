@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -16,13 +14,16 @@ from harborctl.cli.output import (
     print_fields,
     require_tenant,
 )
+from harborctl.domain.strict_json import parse_strict
 from harborctl.errors import ValidationError
 
 app = typer.Typer(help="Publish events.", no_args_is_help=True)
 
 
-def read_payload(data: str | None, data_file: str | None) -> Any:
-    """The event payload from exactly one of --data JSON / --data-file PATH (``-``: stdin).
+def read_payload(data: str | None, data_file: str | None) -> bytes:
+    """The event payload's JSON text from exactly one of --data JSON / --data-file PATH
+    (``-``: stdin), checked as strict JSON (``harborctl.domain.strict_json``) and kept as
+    given: what the receivers get is these bytes.
 
     Raises ``ValidationError`` (exit code 2) naming the option on any local problem, so a bad
     payload never reaches the API.
@@ -30,27 +31,30 @@ def read_payload(data: str | None, data_file: str | None) -> Any:
     if data is not None and data_file is not None:
         raise ValidationError("--data", "--data and --data-file: give the payload only once")
     if data is not None:
-        option, text = "--data", data
+        option, raw = "--data", _utf8(data, "--data")
     elif data_file is not None:
-        option, text = "--data-file", _read_file(data_file)
+        option, raw = "--data-file", _read_file(data_file)
     else:
         raise ValidationError(
             "--data", "--data: no payload given (use --data JSON or --data-file PATH, - for stdin)"
         )
+    parse_strict(raw, field=option)
+    return raw.strip(b" \t\r\n")
+
+
+def _utf8(text: str, option: str) -> bytes:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise ValidationError(option, f"{option}: not valid JSON ({exc.msg} at {where})") from exc
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # an undecodable byte in argv, kept as a surrogate
+        raise ValidationError(option, f"{option}: not UTF-8 text") from exc
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str) -> bytes:
+    """The file's bytes (UTF-8 is checked by the strict parser, naming --data-file)."""
     if path == "-":
-        return sys.stdin.read()
+        return sys.stdin.buffer.read()
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError("--data-file", f"--data-file: {path} is not UTF-8 text") from exc
+        return Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ValidationError("--data-file", f"--data-file: cannot read {path}: {reason}") from exc

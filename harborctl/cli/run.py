@@ -49,7 +49,7 @@ def monitor(
     interval: float | None = typer.Option(None, help="Seconds between backlog polls."),
 ) -> None:
     """The backlog monitor: NSQ topic/channel stats and the database backlog on /metrics."""
-    from harborctl.observability.nsq_monitor import run_monitor
+    from harborctl.monitor import run_monitor
     from harborctl.settings import load_settings
 
     overrides: dict[str, object] = {}

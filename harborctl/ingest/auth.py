@@ -6,7 +6,7 @@ import hmac
 from dataclasses import dataclass
 
 from harborctl.errors import NotFound, Unauthorized
-from harborctl.store.repository import Store
+from harborctl.store.admin import AdminRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +25,8 @@ class Principal:
 
 
 class KeyResolver:
-    def __init__(self, store: Store, admin_key: str) -> None:
-        self.store = store
+    def __init__(self, admin: AdminRepository, admin_key: str) -> None:
+        self.admin = admin
         self.admin_key = admin_key
         self._cache: dict[str, str] = {}  # keys are never revoked yet, so this cannot go stale
 
@@ -36,7 +36,7 @@ class KeyResolver:
         key = authorization[7:].strip()
         if hmac.compare_digest(key.encode(), self.admin_key.encode()):
             return Principal(admin=True, tenant_id=None)
-        tenant_id = self._cache.get(key) or self.store.tenant_for_key(key)
+        tenant_id = self._cache.get(key) or self.admin.tenant_for_key(key)
         if tenant_id is None:
             raise Unauthorized("unknown API key")
         if len(self._cache) < 10_000:

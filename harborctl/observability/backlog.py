@@ -36,7 +36,8 @@ DB_COLUMNS: Mapping[str, str] = {
 
 
 class BacklogStore(Protocol):
-    """What the backlog needs of ``harborctl.store.repository.Store``."""
+    """What the backlog needs of the database: the events repository
+    (``harborctl.store.events.EventRepository``) is one; the process injects it."""
 
     def count_by_status(self) -> dict[tuple[str, str, str], int]: ...
 

@@ -56,11 +56,6 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-def bind_log_context(**fields: Any) -> None:
-    """Add fields for the rest of the current task (its contextvar copy)."""
-    _context.set({**(_context.get() or {}), **{k: v for k, v in fields.items() if v is not None}})
-
-
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()

@@ -12,6 +12,15 @@ import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from harborctl.domain.attempt import (
+    AttemptFinished,
+    CircuitState,
+    DeadLettered,
+    DeliveredEndToEnd,
+    DeliveryMetric,
+    Retried,
+)
+
 # no `<name>_created` series: the catalogue is exactly DESIGN.md's (and half the series)
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -138,3 +147,17 @@ class Metrics:
 
     def breaker_state(self, endpoint_id: str, is_open: bool) -> None:
         self.circuit_open.labels(self.endpoint(endpoint_id)).set(1 if is_open else 0)
+
+    def observe(self, event: DeliveryMetric) -> None:
+        """Record one of a delivery attempt's metric events (``harborctl.domain.attempt``)."""
+        match event:
+            case AttemptFinished(status, tenant_id, endpoint_id, seconds):
+                self.attempt_finished(status.value, tenant_id, endpoint_id, seconds)
+            case Retried(endpoint_id, reason):
+                self.retried(endpoint_id, reason.value)
+            case DeadLettered(endpoint_id, reason):
+                self.dead_lettered(endpoint_id, reason.value)
+            case DeliveredEndToEnd(tenant_id, seconds):
+                self.delivered_end_to_end(tenant_id, seconds)
+            case CircuitState(endpoint_id, is_open):
+                self.breaker_state(endpoint_id, is_open)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from harborctl.queue.base import Handler
 from harborctl.queue.envelope import DeliveryMessage
-from harborctl.store.repository import Store
+from harborctl.store.work import WorkRepository
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class DbPublisher:
 class DbConsumer:
     def __init__(
         self,
-        store: Store,
+        work: WorkRepository,
         *,
         worker_id: str,
         max_in_flight: int,
@@ -41,7 +41,7 @@ class DbConsumer:
         poll_interval: float,
         clock: Callable[[], datetime],
     ) -> None:
-        self.store = store
+        self.work = work
         self.worker_id = worker_id
         self.max_in_flight = max_in_flight
         self.lease = lease
@@ -64,7 +64,7 @@ class DbConsumer:
             if free > 0:
                 try:
                     claimed = await asyncio.to_thread(
-                        self.store.claim_due, self.worker_id, self.clock(), self.lease, free
+                        self.work.claim_due, self.worker_id, self.clock(), self.lease, free
                     )
                 except Exception:
                     log.exception("claiming due deliveries failed")

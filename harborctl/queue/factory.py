@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from harborctl.queue.base import Consumer, Publisher
 from harborctl.settings import Settings
-from harborctl.store.repository import Store
+from harborctl.store.work import WorkRepository
 
 
 def make_publisher(settings: Settings) -> Publisher:
@@ -29,7 +29,7 @@ def make_publisher(settings: Settings) -> Publisher:
 
 def make_consumer(
     settings: Settings,
-    store: Store,
+    work: WorkRepository,
     *,
     worker_id: str,
     lease: timedelta,
@@ -49,7 +49,7 @@ def make_consumer(
     from harborctl.queue.db import DbConsumer
 
     return DbConsumer(
-        store,
+        work,
         worker_id=worker_id,
         max_in_flight=settings.worker_max_in_flight,
         lease=lease,

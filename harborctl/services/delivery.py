@@ -1,7 +1,10 @@
 """Deliver one message: claim, protect the endpoint, sign, POST, record, retry or dead-letter.
 
-Transport-agnostic: it returns a disposition (``Done`` or ``Later(delay)``) and the
-transport maps it to FIN/REQ (nsq) or to nothing (db, where the row already says when).
+What an attempt leads to is decided in the domain (``harborctl.domain.attempt``); this
+service does the I/O around it: the claim, the POST, the store write, the metrics, the
+logs and the dead-letter notice. Transport-agnostic: it returns a disposition (``Done`` or
+``Later(delay)``) and the transport maps it to FIN/REQ (nsq) or to nothing (db, where the
+row already says when).
 """
 
 from __future__ import annotations
@@ -13,64 +16,41 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from harborctl.domain.attempt import (
+    Attempted,
+    AttemptOutcome,
+    AttemptRecord,
+    CircuitState,
+    Retried,
+    judge_attempt,
+    judge_endpoint_deleted,
+)
 from harborctl.domain.breaker import CircuitBreaker
+from harborctl.domain.guards import EndpointGuards
 from harborctl.domain.models import DeliveryStatus, FailureReason
-from harborctl.domain.ratelimit import TokenBucket
-from harborctl.domain.retry import RetryPolicy, parse_retry_after
+from harborctl.domain.retry import RetryPolicy
 from harborctl.domain.signing import signature_headers
 from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import Metrics
 from harborctl.observability.tracing import current_trace_id
+from harborctl.outbound.http import WebhookClient
 from harborctl.queue.base import Disposition, Done, Later, Publisher
 from harborctl.queue.envelope import DeliveryMessage, dead_letter_body
 from harborctl.services.tracing import Span, attempt_span, note_deferred, record_attempt
-from harborctl.store.repository import AttemptRecord, Store, WorkItem
-from harborctl.worker.http import HttpResult, WebhookClient
+from harborctl.store.work import WorkItem, WorkRepository
 
 log = logging.getLogger(__name__)
 
 DUE_TOLERANCE = timedelta(milliseconds=250)
 
 
-class EndpointGuards:
-    """Per-endpoint circuit breakers and token buckets, held in this worker's memory."""
-
-    def __init__(
-        self,
-        *,
-        default_rps: float,
-        burst: int,
-        failure_threshold: int,
-        cooldown_seconds: float,
-    ) -> None:
-        self.default_rps = default_rps
-        self.burst = burst
-        self.failure_threshold = failure_threshold
-        self.cooldown_seconds = cooldown_seconds
-        self.breakers: dict[str, CircuitBreaker] = {}
-        self.buckets: dict[str, TokenBucket] = {}
-
-    def breaker(self, endpoint_id: str) -> CircuitBreaker:
-        found = self.breakers.get(endpoint_id)
-        if found is None:
-            found = CircuitBreaker(self.failure_threshold, self.cooldown_seconds)
-            self.breakers[endpoint_id] = found
-        return found
-
-    def bucket(self, endpoint_id: str, rps: float | None) -> TokenBucket:
-        rate = rps or self.default_rps
-        found = self.buckets.get(endpoint_id)
-        if found is None or found.rate != rate:
-            found = TokenBucket(rate, max(self.burst, 1))
-            self.buckets[endpoint_id] = found
-        return found
-
-
 class DeliveryProcessor:
+    """The worker's handler: one step of work for one delivery message (see the module)."""
+
     def __init__(
         self,
         *,
-        store: Store,
+        work: WorkRepository,
         client: WebhookClient,
         dead_letters: Publisher,
         guards: EndpointGuards,
@@ -82,7 +62,7 @@ class DeliveryProcessor:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self.store = store
+        self.work = work
         self.client = client
         self.dead_letters = dead_letters
         self.guards = guards
@@ -109,10 +89,10 @@ class DeliveryProcessor:
     async def _process(self, message: DeliveryMessage, claimed: bool) -> Disposition:
         now = self.clock()
         if claimed:  # the db transport claimed the row when it fetched it
-            item = await asyncio.to_thread(self.store.load_work, message.delivery_id)
+            item = await asyncio.to_thread(self.work.load_work, message.delivery_id)
         else:
             item, claimed = await asyncio.to_thread(
-                self.store.claim_work,
+                self.work.claim_work,
                 message.delivery_id,
                 self.worker_id,
                 now,
@@ -132,22 +112,17 @@ class DeliveryProcessor:
         return await self._attempt(message, item)
 
     async def _attempt(self, message: DeliveryMessage, item: WorkItem) -> Disposition:
-        delivery, endpoint = item.delivery, item.endpoint
-        attempt_no = delivery.attempts + 1
+        endpoint = item.endpoint
+        attempt_no = item.delivery.attempts + 1
         if item.endpoint_deleted:
-            await self._finish_dead(
-                message,
-                item,
-                attempt_no,
-                FailureReason.ENDPOINT_DELETED,
-                HttpResult(None, 0.0, error="endpoint was deleted"),
-            )
-            return Done()
+            now = self.clock()
+            outcome = judge_endpoint_deleted(_attempted(item, attempt_no, now))
+            return await self._perform(message, item, outcome, now)
 
         mono = self.monotonic()
         breaker = self.guards.breaker(endpoint.id)
         if not breaker.allow(mono):
-            self.metrics.breaker_state(endpoint.id, True)
+            self.metrics.observe(CircuitState(endpoint.id, True))
             return await self._defer(item, breaker.retry_after(mono), FailureReason.CIRCUIT_OPEN)
         wait = self.guards.bucket(endpoint.id, endpoint.rate_limit_rps).try_acquire(mono)
         if wait > 0:
@@ -163,144 +138,117 @@ class DeliveryProcessor:
         breaker: CircuitBreaker,
         span: Span,
     ) -> Disposition:
-        """One HTTP attempt (inside its attempt span), recorded; then done, retry or dead."""
-        delivery, endpoint = item.delivery, item.endpoint
+        """One HTTP attempt (inside its attempt span), judged by the domain, then performed."""
         started_at = self.clock()
-        timestamp = int(started_at.timestamp())
-        headers = signature_headers(endpoint.secret, item.event.id, timestamp, item.event.payload)
-        headers["Content-Type"] = "application/json"
-        trace_id = current_trace_id()
-        if trace_id:
-            headers["X-Trace-Id"] = trace_id
-        result = await self.client.post(endpoint.url, item.event.payload, headers)
+        headers = _request_headers(item, started_at)
+        result = await self.client.post(item.endpoint.url, item.event.payload, headers)
         finished = self.clock()
         record_attempt(span, result.http_status, result.reason, result.error)
+        outcome = judge_attempt(
+            _attempted(item, attempt_no, started_at),
+            result,
+            policy=self.policy,
+            breaker_open=self._breaker_verdict(breaker, result.ok),
+            now=finished,
+            rng=self.rng,
+        )
+        return await self._perform(message, item, outcome, finished)
 
-        if result.ok:
+    def _breaker_verdict(self, breaker: CircuitBreaker, succeeded: bool) -> bool:
+        """Tell the breaker how the attempt went; is it open now?"""
+        if succeeded:
             breaker.record_success()
-            self.metrics.breaker_state(endpoint.id, breaker.is_open)
-            await self._record(
-                item,
-                AttemptRecord(
-                    outcome=DeliveryStatus.DELIVERED,
-                    attempt_no=attempt_no,
-                    started_at=started_at,
-                    duration_ms=result.duration * 1000,
-                    http_status=result.http_status,
-                    error=None,
-                    reason=None,
-                ),
-                finished,
-            )
-            self.metrics.attempt_finished(
-                "delivered", delivery.tenant_id, endpoint.id, result.duration
-            )
-            self.metrics.delivered_end_to_end(
-                delivery.tenant_id, (finished - item.event.created_at).total_seconds()
-            )
-            log.info(
-                "delivery %s delivered on attempt %d (HTTP %s, %.0f ms)",
-                delivery.id,
-                attempt_no,
-                result.http_status,
-                result.duration * 1000,
-            )
-            return Done()
+        else:
+            breaker.record_failure(self.monotonic())
+        return breaker.is_open
 
-        breaker.record_failure(self.monotonic())
-        self.metrics.breaker_state(endpoint.id, breaker.is_open)
-        reason = result.reason or FailureReason.ERROR
-        policy = self.policy.with_max_attempts(endpoint.max_attempts)
-        decision = policy.decide(
-            attempt_no,
-            result.http_status,
-            parse_retry_after(result.retry_after, finished),
-            self.rng,
-        )
-        if not decision.retry:
-            await self._finish_dead(message, item, attempt_no, reason, result, started_at)
-            return Done()
-        next_at = finished + timedelta(seconds=decision.delay)
-        await self._record(
-            item,
-            AttemptRecord(
-                outcome=DeliveryStatus.FAILED,
-                attempt_no=attempt_no,
-                started_at=started_at,
-                duration_ms=result.duration * 1000,
-                http_status=result.http_status,
-                error=result.error,
-                reason=reason.value,
-                next_attempt_at=next_at,
-            ),
-            finished,
-        )
-        self.metrics.attempt_finished("failed", delivery.tenant_id, endpoint.id, result.duration)
-        self.metrics.retried(endpoint.id, reason.value)
-        log.info(
-            "delivery %s attempt %d failed (%s); retry in %.1fs",
-            delivery.id,
-            attempt_no,
-            reason.value,
-            decision.delay,
-        )
-        return Later(decision.delay)
+    async def _perform(
+        self, message: DeliveryMessage, item: WorkItem, outcome: AttemptOutcome, now: datetime
+    ) -> Disposition:
+        """Carry out what the domain decided: store, count, log, dead-letter."""
+        await self._record(item, outcome.record, now)
+        for event in outcome.metrics:
+            self.metrics.observe(event)
+        _log_outcome(item.delivery.id, outcome)
+        if outcome.status is DeliveryStatus.DEAD:
+            await self._publish_dead_letter(message, outcome.record)
+        return Done() if outcome.retry_in is None else Later(outcome.retry_in)
 
-    async def _finish_dead(
-        self,
-        message: DeliveryMessage,
-        item: WorkItem,
-        attempt_no: int,
-        reason: FailureReason,
-        result: HttpResult,
-        started_at: datetime | None = None,
-    ) -> None:
-        now = self.clock()
-        await self._record(
-            item,
-            AttemptRecord(
-                outcome=DeliveryStatus.DEAD,
-                attempt_no=attempt_no,
-                started_at=started_at or now,
-                duration_ms=result.duration * 1000,
-                http_status=result.http_status,
-                error=result.error,
-                reason=reason.value,
-            ),
-            now,
-        )
-        tenant, endpoint_id = item.delivery.tenant_id, item.endpoint.id
-        # no HTTP attempt (endpoint deleted): counted, but no latency observed
-        seconds = result.duration if started_at is not None else None
-        self.metrics.attempt_finished("dead", tenant, endpoint_id, seconds)
-        self.metrics.dead_lettered(endpoint_id, reason.value)
-        log.warning(
-            "delivery %s is dead after %d attempts (%s)", item.delivery.id, attempt_no, reason.value
-        )
+    async def _publish_dead_letter(self, message: DeliveryMessage, record: AttemptRecord) -> None:
+        reason = record.reason or FailureReason.ERROR.value
         try:
             await self.dead_letters.publish_dead_letter(
-                dead_letter_body(message, reason.value, result.http_status, result.error)
+                dead_letter_body(message, reason, record.http_status, record.error)
             )
         except Exception:  # the dead row is the record; the DLQ topic is a notification
-            log.exception("publishing delivery %s to the DLQ topic failed", item.delivery.id)
+            log.exception("publishing delivery %s to the DLQ topic failed", message.delivery_id)
 
     async def _defer(self, item: WorkItem, delay: float, reason: FailureReason) -> Disposition:
         """Not attempted: hand it back for later. Deferred, never dropped."""
         note_deferred(reason, delay)
         now = self.clock()
         await asyncio.to_thread(
-            self.store.release,
+            self.work.release,
             item.delivery.id,
             self.worker_id,
             now + timedelta(seconds=delay),
             now,
         )
-        self.metrics.retried(item.endpoint.id, reason.value)
+        self.metrics.observe(Retried(item.endpoint.id, reason))
         return Later(delay)
 
     async def _record(self, item: WorkItem, record: AttemptRecord, now: datetime) -> None:
         kept = await asyncio.to_thread(
-            self.store.record_attempt, item.delivery.id, self.worker_id, record, now
+            self.work.record_attempt, item.delivery.id, self.worker_id, record, now
         )
         if not kept:
             log.warning("delivery %s: lease lost before the result was recorded", item.delivery.id)
+
+
+def _attempted(item: WorkItem, attempt_no: int, started_at: datetime) -> Attempted:
+    return Attempted(
+        tenant_id=item.delivery.tenant_id,
+        endpoint_id=item.endpoint.id,
+        attempt_no=attempt_no,
+        started_at=started_at,
+        event_created_at=item.event.created_at,
+        max_attempts=item.endpoint.max_attempts,
+    )
+
+
+def _request_headers(item: WorkItem, now: datetime) -> dict[str, str]:
+    """Standard Webhooks signature headers (timestamp ``now``), content type, trace id."""
+    event = item.event
+    headers = signature_headers(item.endpoint.secret, event.id, int(now.timestamp()), event.payload)
+    headers["Content-Type"] = "application/json"
+    trace_id = current_trace_id()
+    if trace_id:
+        headers["X-Trace-Id"] = trace_id
+    return headers
+
+
+def _log_outcome(delivery_id: str, outcome: AttemptOutcome) -> None:
+    record = outcome.record
+    if outcome.status is DeliveryStatus.DELIVERED:
+        log.info(
+            "delivery %s delivered on attempt %d (HTTP %s, %.0f ms)",
+            delivery_id,
+            record.attempt_no,
+            record.http_status,
+            record.duration_ms,
+        )
+    elif outcome.status is DeliveryStatus.FAILED:
+        log.info(
+            "delivery %s attempt %d failed (%s); retry in %.1fs",
+            delivery_id,
+            record.attempt_no,
+            record.reason,
+            outcome.retry_in,
+        )
+    else:
+        log.warning(
+            "delivery %s is dead after %d attempts (%s)",
+            delivery_id,
+            record.attempt_no,
+            record.reason,
+        )

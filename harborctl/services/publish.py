@@ -13,7 +13,7 @@ from harborctl.observability.metrics import Metrics
 from harborctl.observability.tracing import SPAN_FAN_OUT, inject_context, tracer
 from harborctl.queue.base import Publisher
 from harborctl.queue.envelope import DeliveryMessage
-from harborctl.store.repository import PublishOutcome, Store
+from harborctl.store.events import EventRepository, PublishOutcome
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,12 @@ log = logging.getLogger(__name__)
 class PublishService:
     def __init__(
         self,
-        store: Store,
+        events: EventRepository,
         publisher: Publisher,
         metrics: Metrics,
         clock: Callable[[], datetime],
     ) -> None:
-        self.store = store
+        self.events = events
         self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
@@ -50,7 +50,7 @@ class PublishService:
             # every retry, replay or re-publish) continues this trace
             context = trace_context if trace_context is not None else inject_context()
             outcome = await asyncio.to_thread(
-                self.store.publish_event,
+                self.events.publish_event,
                 tenant_id,
                 event_type=event_type,
                 payload=payload,

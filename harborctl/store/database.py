@@ -1,11 +1,19 @@
-"""Engine creation and schema migration for SQLite and PostgreSQL."""
+"""One database: its engines, its write transactions, and schema migration (SQLite and
+PostgreSQL).
+
+The repositories (``admin``, ``events``, ``work``) are written against ``Database``: reads
+go through ``reader``, writes through ``write()``.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -16,6 +24,52 @@ POOL_SIZE = 10
 POOL_OVERFLOW = 20
 # store calls run in threads (asyncio.to_thread); as many threads as pooled connections
 STORE_THREADS = POOL_SIZE + POOL_OVERFLOW
+
+
+class Database:
+    """The engines of one database and the way to write to it.
+
+    On SQLite they are two engines: writers take the database lock at BEGIN (and queue on a
+    per-process lock first, so threads do not spin in SQLite's sleeping busy handler), while
+    readers start deferred transactions that never block on writers (WAL). On PostgreSQL
+    both are the same engine.
+    """
+
+    def __init__(self, engine: Engine, reader: Engine | None = None) -> None:
+        self.engine = engine
+        self.reader = reader or engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self._write_lock = None if self.is_postgres else threading.Lock()
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """Engines for ``url``; raises ConfigError for a URL that is not SQLite or PostgreSQL."""
+        engine = make_engine(url)
+        reader = make_engine(url, readonly=True) if engine.dialect.name == "sqlite" else None
+        return cls(engine, reader)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        """Raises StoreError when the database does not answer."""
+        try:
+            with self.reader.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database unreachable: {exc}") from exc
 
 
 def use_store_threads() -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from harborctl.queue.base import Publisher
 from harborctl.queue.envelope import DeliveryMessage
-from harborctl.store.repository import Store
+from harborctl.store.work import WorkRepository
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 class Reconciler:
     def __init__(
         self,
-        store: Store,
+        work: WorkRepository,
         publisher: Publisher,
         *,
         older_than: timedelta,
@@ -30,7 +30,7 @@ class Reconciler:
         clock: Callable[[], datetime],
         batch: int = 500,
     ) -> None:
-        self.store = store
+        self.work = work
         self.publisher = publisher
         self.older_than = older_than
         self.interval = interval
@@ -41,13 +41,13 @@ class Reconciler:
     async def run_once(self) -> int:
         now = self.clock()
         stale = await asyncio.to_thread(
-            self.store.stale_deliveries, now, self.older_than, self.batch
+            self.work.stale_deliveries, now, self.older_than, self.batch
         )
         if not stale:
             return 0
         messages = [DeliveryMessage.of(d) for d in stale]
         await self.publisher.publish(messages)
-        await asyncio.to_thread(self.store.mark_republished, [d.id for d in stale], now)
+        await asyncio.to_thread(self.work.mark_republished, [d.id for d in stale], now)
         self.republished_total += len(stale)
         log.warning("reconciler re-published %d stale deliveries", len(stale))
         return len(stale)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from harborctl.domain.guards import EndpointGuards
 from harborctl.domain.retry import RetryPolicy
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.metrics import Metrics
@@ -21,13 +22,14 @@ from harborctl.observability.tracing import (
     shutdown_tracing,
     traced_handler,
 )
+from harborctl.outbound.http import WebhookClient
 from harborctl.queue.base import Consumer, Publisher
 from harborctl.queue.factory import make_consumer, make_publisher
-from harborctl.services.delivery import DeliveryProcessor, EndpointGuards
+from harborctl.services.delivery import DeliveryProcessor
 from harborctl.settings import Settings
+from harborctl.store import Store
 from harborctl.store.database import migrate, use_store_threads
-from harborctl.store.repository import Store
-from harborctl.worker.http import WebhookClient
+from harborctl.store.work import WorkRepository
 from harborctl.worker.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
@@ -67,11 +69,34 @@ class Worker:
         publisher = self.publisher = make_publisher(s)
         await publisher.start()
         consumer = self.consumer = make_consumer(
-            s, store, worker_id=self.worker_id, lease=lease, clock=utcnow
+            s, store.work, worker_id=self.worker_id, lease=lease, clock=utcnow
         )
         self.metrics.worker_backlog.set_function(lambda: consumer.held)
-        processor = DeliveryProcessor(
-            store=store,
+        processor = self._processor(store.work, client, publisher, lease)
+        metrics_runner = await self._serve_metrics()
+        tasks = self._start(consumer, processor, store.work, publisher)
+        log.info(
+            "worker %s started: transport=%s max_in_flight=%d metrics=:%s",
+            self.worker_id,
+            s.transport,
+            s.worker_max_in_flight,
+            self.metrics_port,
+        )
+        try:
+            await self._until_stopped(consumer, tasks)
+        finally:
+            await publisher.close()
+            await client.close()
+            await metrics_runner.cleanup()
+            store.dispose()
+            log.info("worker %s stopped", self.worker_id)
+
+    def _processor(
+        self, work: WorkRepository, client: WebhookClient, publisher: Publisher, lease: timedelta
+    ) -> DeliveryProcessor:
+        s = self.settings
+        return DeliveryProcessor(
+            work=work,
             client=client,
             dead_letters=publisher,
             guards=EndpointGuards(
@@ -91,7 +116,16 @@ class Worker:
             lease=lease,
             clock=utcnow,
         )
-        metrics_runner = await self._serve_metrics()
+
+    def _start(
+        self,
+        consumer: Consumer,
+        processor: DeliveryProcessor,
+        work: WorkRepository,
+        publisher: Publisher,
+    ) -> list[asyncio.Task[None]]:
+        """The consumer feeding the processor, and on nsq the reconciler beside it."""
+        s = self.settings
         handler = traced_handler(
             processor,
             system=s.transport,
@@ -100,40 +134,31 @@ class Worker:
         tasks = [asyncio.create_task(consumer.run(handler), name="consumer")]
         if s.transport == "nsq":
             self.reconciler = Reconciler(
-                store,
+                work,
                 publisher,
                 older_than=timedelta(seconds=s.reconcile_after_seconds),
                 interval=s.reconcile_interval_seconds,
                 clock=utcnow,
             )
             tasks.append(asyncio.create_task(self.reconciler.run(self.stopping), name="reconciler"))
-        log.info(
-            "worker %s started: transport=%s max_in_flight=%d metrics=:%s",
-            self.worker_id,
-            s.transport,
-            s.worker_max_in_flight,
-            self.metrics_port,
-        )
-        try:
-            stop_waiter = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait([stop_waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks:
-                if task.done() and not self.stopping.is_set():
-                    stop_waiter.cancel()
-                    raise RuntimeError(f"worker {task.get_name()} stopped unexpectedly") from (
-                        task.exception()
-                    )
-            log.info("worker %s draining %d in-flight deliveries", self.worker_id, consumer.held)
-            consumer.stop()
-            _done, pending = await asyncio.wait(tasks, timeout=s.worker_shutdown_grace)
-            for task in pending:  # unfinished messages are redelivered; leases expire
-                task.cancel()
-        finally:
-            await publisher.close()
-            await client.close()
-            await metrics_runner.cleanup()
-            store.dispose()
-            log.info("worker %s stopped", self.worker_id)
+        return tasks
+
+    async def _until_stopped(self, consumer: Consumer, tasks: list[asyncio.Task[None]]) -> None:
+        """Run until asked to stop (a task ending first is an error), then drain for up to
+        ``worker_shutdown_grace`` seconds."""
+        stop_waiter = asyncio.create_task(self.stopping.wait())
+        await asyncio.wait([stop_waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done() and not self.stopping.is_set():
+                stop_waiter.cancel()
+                raise RuntimeError(f"worker {task.get_name()} stopped unexpectedly") from (
+                    task.exception()
+                )
+        log.info("worker %s draining %d in-flight deliveries", self.worker_id, consumer.held)
+        consumer.stop()
+        _done, pending = await asyncio.wait(tasks, timeout=self.settings.worker_shutdown_grace)
+        for task in pending:  # unfinished messages are redelivered; leases expire
+            task.cancel()
 
     async def _serve_metrics(self) -> web.AppRunner:
         async def metrics(_: web.Request) -> web.Response:

@@ -301,6 +301,48 @@ def test_invalid_field_is_named(ingest: Ingest) -> None:
     assert "max_attempts" in one_error_line(result)
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"s":"\\ud800"}',  # a lone surrogate escape
+        '{"x":NaN,"y":1e400,"z":-Infinity}',
+        '{"y":1e400}',
+        '{"dup":{"k":1,"k":2}}',
+        "[" * 100 + "]" * 100,
+        "{not json",
+        "",
+    ],
+)
+def test_publish_refuses_what_strict_receivers_refuse_in_one_line(
+    ingest: Ingest, data: str
+) -> None:
+    who = new_tenant(ingest, "strict")
+    result = cli(
+        ingest, "events", "publish", "--type", "a.b", "--data", data,
+        key=who.api_key, tenant=who.tenant_id,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result).startswith("error: --data")
+    assert "Traceback" not in result.output
+
+
+def test_publish_sends_the_payload_text_unchanged(ingest: Ingest, tmp_path: Path) -> None:
+    who = new_tenant(ingest, "exact")
+    text = '{"amount": 10.10, "id": 9007199254740993.0, "b": 1, "a": 2}'
+    data_file = tmp_path / "payload.json"
+    data_file.write_text(text + "\n")
+    args = ["events", "publish", "--type", "a.b", "--data-file", str(data_file), "--json"]
+    published = ok_json(cli(ingest, *args, key=who.api_key, tenant=who.tenant_id))
+    from harborctl.store import Store
+
+    store = Store.open(f"sqlite:///{ingest.state_dir}/hh.db")
+    try:
+        event = store.events.get_event(who.tenant_id, published["event_id"])
+    finally:
+        store.dispose()
+    assert event.payload == text.encode()
+
+
 def test_another_tenants_key_answers_404(ingest: Ingest) -> None:
     owner = new_tenant(ingest, "owner")
     intruder = new_tenant(ingest, "intruder")

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harborctl.domain.attempt import AttemptRecord
 from harborctl.domain.models import DeliveryStatus
 from harborctl.errors import Conflict, NotFound, ValidationError
+from harborctl.store import Store
 from harborctl.store.database import migrate
-from harborctl.store.repository import AttemptRecord, Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -29,10 +30,10 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def _tenant_with_endpoints(store: Store, count: int) -> tuple[str, list[str]]:
-    tenant, _key = store.create_tenant("acme", T0)
+    tenant, _key = store.admin.create_tenant("acme", T0)
     endpoint_ids = []
     for i in range(count):
-        endpoint = store.create_endpoint(
+        endpoint = store.admin.create_endpoint(
             tenant.id,
             url=f"http://127.0.0.1:9/{i}",
             secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
@@ -41,13 +42,13 @@ def _tenant_with_endpoints(store: Store, count: int) -> tuple[str, list[str]]:
             max_attempts=None,
             now=T0,
         )
-        store.create_subscription(tenant.id, endpoint.id, "order.created", T0)
+        store.admin.create_subscription(tenant.id, endpoint.id, "order.created", T0)
         endpoint_ids.append(endpoint.id)
     return tenant.id, endpoint_ids
 
 
 def _publish(store: Store, tenant_id: str, key: str | None = None, now: datetime = T0) -> str:
-    outcome = store.publish_event(
+    outcome = store.events.publish_event(
         tenant_id, event_type="order.created", payload=b"{}", idempotency_key=key, now=now
     )
     return outcome.event_id
@@ -55,15 +56,15 @@ def _publish(store: Store, tenant_id: str, key: str | None = None, now: datetime
 
 def test_publish_fans_out_one_queued_delivery_per_subscribed_endpoint(store: Store) -> None:
     tenant_id, endpoint_ids = _tenant_with_endpoints(store, 3)
-    outcome = store.publish_event(
+    outcome = store.events.publish_event(
         tenant_id, event_type="order.created", payload=b'{"a":1}', idempotency_key=None, now=T0
     )
     assert outcome.fanout_count == 3
-    stored = store.deliveries_for_event(tenant_id, outcome.event_id)
+    stored = store.events.deliveries_for_event(tenant_id, outcome.event_id)
     assert sorted(d.endpoint_id for d in stored) == sorted(endpoint_ids)
     assert {d.status for d in stored} == {DeliveryStatus.QUEUED}
-    assert store.get_event(tenant_id, outcome.event_id).payload == b'{"a":1}'
-    other = store.publish_event(
+    assert store.events.get_event(tenant_id, outcome.event_id).payload == b'{"a":1}'
+    other = store.events.publish_event(
         tenant_id, event_type="nobody.cares", payload=b"{}", idempotency_key=None, now=T0
     )
     assert other.fanout_count == 0
@@ -72,7 +73,7 @@ def test_publish_fans_out_one_queued_delivery_per_subscribed_endpoint(store: Sto
 def test_idempotency_key_holds_for_24_hours_then_may_be_reused(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 1)
     first = _publish(store, tenant_id, "k1")
-    again = store.publish_event(
+    again = store.events.publish_event(
         tenant_id,
         event_type="order.created",
         payload=b"{}",
@@ -80,7 +81,7 @@ def test_idempotency_key_holds_for_24_hours_then_may_be_reused(store: Store) -> 
         now=T0 + timedelta(hours=23),
     )
     assert again.duplicate and again.event_id == first and again.fanout_count == 1
-    assert len(store.list_deliveries(tenant_id)) == 1
+    assert len(store.events.list_deliveries(tenant_id)) == 1
     later = _publish(store, tenant_id, "k1", now=T0 + timedelta(hours=24, seconds=1))
     assert later != first
     other_tenant, _ = _tenant_with_endpoints(store, 1)
@@ -105,7 +106,7 @@ def test_concurrent_publishes_of_one_key_create_one_event(store: Store) -> None:
         thread.join()
     assert errors == []
     assert len(set(results)) == 1
-    assert len(store.list_deliveries(tenant_id)) == 1
+    assert len(store.events.list_deliveries(tenant_id)) == 1
 
 
 def test_several_workers_never_claim_the_same_delivery(store: Store) -> None:
@@ -117,7 +118,7 @@ def test_several_workers_never_claim_the_same_delivery(store: Store) -> None:
 
     def worker(name: str) -> None:
         while True:
-            batch = store.claim_due(name, T0 + timedelta(seconds=1), LEASE, 7)
+            batch = store.work.claim_due(name, T0 + timedelta(seconds=1), LEASE, 7)
             if not batch:
                 return
             with lock:
@@ -131,7 +132,7 @@ def test_several_workers_never_claim_the_same_delivery(store: Store) -> None:
     every = [d for ids in claimed.values() for d in ids]
     assert len(every) == 100
     assert len(set(every)) == 100, "a delivery was claimed twice"
-    assert {d.status for d in store.list_deliveries(tenant_id, limit=1000)} == {
+    assert {d.status for d in store.events.list_deliveries(tenant_id, limit=1000)} == {
         DeliveryStatus.INFLIGHT
     }
 
@@ -139,11 +140,11 @@ def test_several_workers_never_claim_the_same_delivery(store: Store) -> None:
 def test_expired_lease_can_be_claimed_again_and_stale_result_is_refused(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 1)
     _publish(store, tenant_id)
-    [first] = store.claim_due("w1", T0, LEASE, 10)
-    assert store.claim_due("w2", T0 + timedelta(seconds=10), LEASE, 10) == []
-    item, taken = store.claim_work(first.id, "w2", T0 + timedelta(seconds=10), LEASE)
+    [first] = store.work.claim_due("w1", T0, LEASE, 10)
+    assert store.work.claim_due("w2", T0 + timedelta(seconds=10), LEASE, 10) == []
+    item, taken = store.work.claim_work(first.id, "w2", T0 + timedelta(seconds=10), LEASE)
     assert not taken and item is not None and item.delivery.status is DeliveryStatus.INFLIGHT
-    [again] = store.claim_due("w2", T0 + timedelta(seconds=31), LEASE, 10)
+    [again] = store.work.claim_due("w2", T0 + timedelta(seconds=31), LEASE, 10)
     assert again.id == first.id
     late = AttemptRecord(
         outcome=DeliveryStatus.DELIVERED,
@@ -154,9 +155,9 @@ def test_expired_lease_can_be_claimed_again_and_stale_result_is_refused(store: S
         error=None,
         reason=None,
     )
-    assert not store.record_attempt(first.id, "w1", late, T0 + timedelta(seconds=32))
-    assert store.record_attempt(first.id, "w2", late, T0 + timedelta(seconds=32))
-    delivery, attempts = store.get_delivery(tenant_id, first.id)
+    assert not store.work.record_attempt(first.id, "w1", late, T0 + timedelta(seconds=32))
+    assert store.work.record_attempt(first.id, "w2", late, T0 + timedelta(seconds=32))
+    delivery, attempts = store.events.get_delivery(tenant_id, first.id)
     assert delivery.status is DeliveryStatus.DELIVERED
     assert [a.attempt_no for a in attempts] == [1]
 
@@ -164,9 +165,9 @@ def test_expired_lease_can_be_claimed_again_and_stale_result_is_refused(store: S
 def test_failed_attempt_is_due_again_at_its_next_attempt_time(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 1)
     _publish(store, tenant_id)
-    [claimed] = store.claim_due("w1", T0, LEASE, 10)
+    [claimed] = store.work.claim_due("w1", T0, LEASE, 10)
     retry_at = T0 + timedelta(seconds=4)
-    store.record_attempt(
+    store.work.record_attempt(
         claimed.id,
         "w1",
         AttemptRecord(
@@ -181,26 +182,26 @@ def test_failed_attempt_is_due_again_at_its_next_attempt_time(store: Store) -> N
         ),
         T0,
     )
-    assert store.claim_due("w1", T0 + timedelta(seconds=3), LEASE, 10) == []
-    [due] = store.claim_due("w1", retry_at, LEASE, 10)
+    assert store.work.claim_due("w1", T0 + timedelta(seconds=3), LEASE, 10) == []
+    [due] = store.work.claim_due("w1", retry_at, LEASE, 10)
     assert due.attempts == 1 and due.last_http_status == 503
 
 
 def test_release_puts_a_deferred_delivery_back_unattempted(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 1)
     _publish(store, tenant_id)
-    [claimed] = store.claim_due("w1", T0, LEASE, 10)
-    store.release(claimed.id, "w1", T0 + timedelta(seconds=5), T0)
-    delivery, attempts = store.get_delivery(tenant_id, claimed.id)
+    [claimed] = store.work.claim_due("w1", T0, LEASE, 10)
+    store.work.release(claimed.id, "w1", T0 + timedelta(seconds=5), T0)
+    delivery, attempts = store.events.get_delivery(tenant_id, claimed.id)
     assert delivery.status is DeliveryStatus.QUEUED
     assert delivery.attempts == 0 and attempts == []
-    assert store.claim_due("w1", T0 + timedelta(seconds=4), LEASE, 10) == []
-    assert len(store.claim_due("w1", T0 + timedelta(seconds=5), LEASE, 10)) == 1
+    assert store.work.claim_due("w1", T0 + timedelta(seconds=4), LEASE, 10) == []
+    assert len(store.work.claim_due("w1", T0 + timedelta(seconds=5), LEASE, 10)) == 1
 
 
 def _kill(store: Store, delivery_id: str) -> None:
-    assert store.claim_work(delivery_id, "w", T0, LEASE)[1]
-    store.record_attempt(
+    assert store.work.claim_work(delivery_id, "w", T0, LEASE)[1]
+    store.work.record_attempt(
         delivery_id,
         "w",
         AttemptRecord(
@@ -219,77 +220,80 @@ def _kill(store: Store, delivery_id: str) -> None:
 def test_replay_creates_a_new_queued_delivery_once(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 2)
     event_id = _publish(store, tenant_id)
-    first, second = store.deliveries_for_event(tenant_id, event_id)
+    first, second = store.events.deliveries_for_event(tenant_id, event_id)
     with pytest.raises(Conflict):
-        store.replay(tenant_id, first.id, T0)  # not dead
+        store.events.replay(tenant_id, first.id, T0)  # not dead
     _kill(store, first.id)
     _kill(store, second.id)
-    replayed = store.replay(tenant_id, first.id, T0)
+    replayed = store.events.replay(tenant_id, first.id, T0)
     assert replayed.replay_of == first.id and replayed.status is DeliveryStatus.QUEUED
     with pytest.raises(Conflict):
-        store.replay(tenant_id, first.id, T0)
+        store.events.replay(tenant_id, first.id, T0)
     other_tenant, _ = _tenant_with_endpoints(store, 1)
     with pytest.raises(NotFound):
-        store.replay(other_tenant, second.id, T0)
-    dry = store.replay_dead(tenant_id, endpoint_id=None, since=None, now=T0, dry_run=True)
+        store.events.replay(other_tenant, second.id, T0)
+    dry = store.events.replay_dead(tenant_id, endpoint_id=None, since=None, now=T0, dry_run=True)
     assert dry == [(None, second.id)]
-    assert store.replay(tenant_id, second.id, T0).replay_of == second.id
-    assert store.replay_dead(tenant_id, endpoint_id=None, since=None, now=T0, dry_run=False) == []
+    assert store.events.replay(tenant_id, second.id, T0).replay_of == second.id
+    assert (
+        store.events.replay_dead(tenant_id, endpoint_id=None, since=None, now=T0, dry_run=False)
+        == []
+    )
 
 
 def test_reconciler_sees_deliveries_left_queued_past_the_deadline(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 1)
     event_id = _publish(store, tenant_id)
-    [delivery] = store.deliveries_for_event(tenant_id, event_id)
+    [delivery] = store.events.deliveries_for_event(tenant_id, event_id)
     deadline = timedelta(seconds=60)
-    assert store.stale_deliveries(T0 + timedelta(seconds=59), deadline, 10) == []
-    [stale] = store.stale_deliveries(T0 + timedelta(seconds=61), deadline, 10)
+    assert store.work.stale_deliveries(T0 + timedelta(seconds=59), deadline, 10) == []
+    [stale] = store.work.stale_deliveries(T0 + timedelta(seconds=61), deadline, 10)
     assert stale.id == delivery.id
-    store.mark_republished([delivery.id], T0 + timedelta(seconds=61))
-    assert store.stale_deliveries(T0 + timedelta(seconds=62), deadline, 10) == []
+    store.work.mark_republished([delivery.id], T0 + timedelta(seconds=61))
+    assert store.work.stale_deliveries(T0 + timedelta(seconds=62), deadline, 10) == []
 
 
 def test_unknown_endpoint_in_a_subscription_names_the_field(store: Store) -> None:
     tenant_id, _ = _tenant_with_endpoints(store, 0)
     with pytest.raises(ValidationError) as caught:
-        store.create_subscription(tenant_id, "ep_missing", "order.created", T0)
+        store.admin.create_subscription(tenant_id, "ep_missing", "order.created", T0)
     assert caught.value.field == "endpoint_id"
-    assert store.list_subscriptions(tenant_id) == []
+    assert store.admin.list_subscriptions(tenant_id) == []
 
 
 def test_deleted_endpoint_gets_no_new_deliveries(store: Store) -> None:
     tenant_id, [endpoint_id, kept] = _tenant_with_endpoints(store, 2)
-    store.delete_endpoint(tenant_id, endpoint_id, T0)
+    store.admin.delete_endpoint(tenant_id, endpoint_id, T0)
     event_id = _publish(store, tenant_id)
-    assert [d.endpoint_id for d in store.deliveries_for_event(tenant_id, event_id)] == [kept]
+    assert [d.endpoint_id for d in store.events.deliveries_for_event(tenant_id, event_id)] == [kept]
     with pytest.raises(NotFound):
-        store.get_endpoint(tenant_id, endpoint_id)
+        store.admin.get_endpoint(tenant_id, endpoint_id)
 
 
 def test_claim_work_takes_only_due_deliveries_and_loads_the_attempt(store: Store) -> None:
     tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
     event_id = _publish(store, tenant_id)
-    [delivery] = store.deliveries_for_event(tenant_id, event_id)
-    item, taken = store.claim_work(delivery.id, "w1", T0 - timedelta(seconds=1), LEASE)
+    [delivery] = store.events.deliveries_for_event(tenant_id, event_id)
+    item, taken = store.work.claim_work(delivery.id, "w1", T0 - timedelta(seconds=1), LEASE)
     assert not taken and item is not None  # published at T0: not due a second earlier
     assert item.delivery.status is DeliveryStatus.QUEUED
-    item, taken = store.claim_work(delivery.id, "w1", T0, LEASE)
+    item, taken = store.work.claim_work(delivery.id, "w1", T0, LEASE)
     assert taken and item is not None
     assert item.delivery.status is DeliveryStatus.INFLIGHT
     assert item.endpoint.id == endpoint_id and item.endpoint.secret.startswith("whsec_")
     assert item.event.payload == b"{}"
-    assert store.claim_work("dlv_missing", "w1", T0, LEASE) == (None, False)
+    assert store.work.claim_work("dlv_missing", "w1", T0, LEASE) == (None, False)
 
 
 def test_backlog_counts_what_is_not_delivered(store: Store) -> None:
     tenant_id, [first, second] = _tenant_with_endpoints(store, 2)
     for _ in range(3):
         _publish(store, tenant_id)
-    one = store.list_deliveries(tenant_id, endpoint_id=first, limit=1)[0]
+    one = store.events.list_deliveries(tenant_id, endpoint_id=first, limit=1)[0]
     _kill(store, one.id)
-    done = store.list_deliveries(tenant_id, endpoint_id=second, limit=1)[0]
-    assert store.claim_work(done.id, "w", T0, LEASE)[1]
-    store.record_attempt(
+    done = store.events.list_deliveries(tenant_id, endpoint_id=second, limit=1)[0]
+    assert store.work.claim_work(done.id, "w", T0, LEASE)[1]
+    store.work.record_attempt(
         done.id,
         "w",
         AttemptRecord(
@@ -303,7 +307,7 @@ def test_backlog_counts_what_is_not_delivered(store: Store) -> None:
         ),
         T0,
     )
-    assert store.count_by_status() == {
+    assert store.events.count_by_status() == {
         (tenant_id, first, "queued"): 2,
         (tenant_id, first, "dead"): 1,
         (tenant_id, second, "queued"): 2,

@@ -18,7 +18,7 @@ from harborctl.observability.backlog import (
     report,
     sparkline,
 )
-from harborctl.observability.nsq_monitor import BacklogCollector
+from harborctl.observability.backlog_metrics import BacklogCollector
 
 STATS: dict[str, Any] = {
     "version": "1.3.0",

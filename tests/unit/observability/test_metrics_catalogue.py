@@ -5,6 +5,14 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harborctl.domain.attempt import (
+    AttemptFinished,
+    CircuitState,
+    DeadLettered,
+    DeliveredEndToEnd,
+    Retried,
+)
+from harborctl.domain.models import DeliveryStatus, FailureReason
 from harborctl.observability.metrics import OTHER, LabelBudget, Metrics
 
 # DESIGN.md "Metrics": name → (type, labels); the worker/ingest process part of it
@@ -94,3 +102,29 @@ def test_past_the_bound_new_endpoints_share_one_other_series() -> None:
     assert len(endpoints) == 501  # 500 admitted + `other`
     assert endpoints[OTHER] == 100
     assert sum(endpoints.values()) == 600  # nothing lost, only folded
+
+
+def test_a_delivery_attempts_metric_events_land_in_their_series() -> None:
+    metrics = Metrics()
+    for event in (
+        AttemptFinished(DeliveryStatus.FAILED, "t1", "e1", 0.2),
+        Retried("e1", FailureReason.HTTP_429),
+        AttemptFinished(DeliveryStatus.DEAD, "t1", "e1", None),
+        DeadLettered("e1", FailureReason.TIMEOUT),
+        DeliveredEndToEnd("t1", 1.5),
+        CircuitState("e1", True),
+    ):
+        metrics.observe(event)
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+        for s in family.samples
+    }
+    deliveries = "harborhook_deliveries_total"
+    assert values[(deliveries, (("endpoint_id", "e1"), ("status", "failed"), ("tenant_id", "t1")))]
+    assert values[(deliveries, (("endpoint_id", "e1"), ("status", "dead"), ("tenant_id", "t1")))]
+    assert values[("harborhook_delivery_latency_seconds_count", (("tenant_id", "t1"),))] == 1
+    assert values[("harborhook_retries_total", (("endpoint_id", "e1"), ("reason", "http_429")))]
+    assert values[("harborhook_dlq_total", (("endpoint_id", "e1"), ("reason", "timeout")))]
+    assert values[("harborhook_delivery_e2e_seconds_sum", (("tenant_id", "t1"),))] == 1.5
+    assert values[("harborhook_circuit_open", (("endpoint_id", "e1"),))] == 1

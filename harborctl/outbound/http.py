@@ -1,34 +1,22 @@
-"""The worker's outbound HTTP path, on aiohttp (see DESIGN.md's performance notes).
+"""The outbound webhook POST, on aiohttp (see DESIGN.md's performance notes and its
+outbound request contract).
 
-aiohttp's exceptions stop here: callers get an ``HttpResult`` whose ``reason`` is one of
-the closed set in ``FailureReason``.
+aiohttp's exceptions stop here: callers get the domain's ``AttemptResult``, whose
+``reason`` is one of the closed set in ``FailureReason``. Redirects are not followed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aiohttp
 
+from harborctl.domain.attempt import AttemptResult
 from harborctl.domain.models import FailureReason
 from harborctl.observability.tracing import client_trace_configs
 
-MAX_ERROR_TEXT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class HttpResult:
-    http_status: int | None
-    duration: float
-    retry_after: str | None = None
-    reason: FailureReason | None = None  # None on 2xx
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.http_status is not None and 200 <= self.http_status < 300
+MAX_ERROR_TEXT = 500  # characters of an error kept for the record
 
 
 class WebhookClient:
@@ -54,7 +42,9 @@ class WebhookClient:
             await self._session.close()
             self._session = None
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResult:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> AttemptResult:
+        """POST ``body`` to ``url``; failures (timeouts, refused connections, non-2xx) come
+        back as the result, never as an exception. The answer's body is drained, not kept."""
         assert self._session is not None, "WebhookClient.start() first"
         started = time.perf_counter()
         try:
@@ -65,8 +55,8 @@ class WebhookClient:
                 status = response.status
                 elapsed = time.perf_counter() - started
                 if 200 <= status < 300:
-                    return HttpResult(status, elapsed)
-                return HttpResult(
+                    return AttemptResult(status, elapsed)
+                return AttemptResult(
                     status,
                     elapsed,
                     retry_after=response.headers.get("Retry-After"),
@@ -81,7 +71,7 @@ class WebhookClient:
             return self._failed(started, FailureReason.ERROR, f"{type(exc).__name__}: {exc}")
 
     @staticmethod
-    def _failed(started: float, reason: FailureReason, error: str) -> HttpResult:
-        return HttpResult(
+    def _failed(started: float, reason: FailureReason, error: str) -> AttemptResult:
+        return AttemptResult(
             None, time.perf_counter() - started, reason=reason, error=error[:MAX_ERROR_TEXT]
         )

@@ -1,0 +1,289 @@
+"""The work protocol: how deliveries are claimed, attempted, recorded and handed back.
+
+Shared by the transports (the `db` transport claims due rows), the delivery service
+(claim one, load it, record its attempt or release it) and the reconciler (find stale
+deliveries, restart their clock). A claim is a lease: ``claimed_by`` a worker until
+``claimed_until``; a result is recorded only by the worker that still holds the claim.
+
+Every public method is one transaction; times are passed in (UTC-aware). The hot path's
+statements are built once with bind parameters, so each delivery pays for executing them,
+not for building and compiling expressions (measured: the claim went from about 4 ms to
+under 1 ms on SQLite); their parameters are built by one function each, so several
+deliveries can later share one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+
+from harborctl.domain.attempt import AttemptRecord
+from harborctl.domain.models import Delivery, DeliveryStatus, Endpoint, Event
+from harborctl.store.database import Database
+from harborctl.store.rows import RETRYABLE, delivery_from_row, endpoint_from_row, event_from_row
+from harborctl.store.schema import UTCDateTime, deliveries, delivery_attempts, endpoints, events
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """Everything a worker needs to attempt one delivery."""
+
+    delivery: Delivery
+    endpoint: Endpoint
+    endpoint_deleted: bool
+    event: Event
+
+
+def _claimable_at(now: Any) -> Any:
+    """Not final, and no other worker holds a live lease."""
+    return or_(
+        deliveries.c.status == DeliveryStatus.QUEUED.value,
+        deliveries.c.status == DeliveryStatus.FAILED.value,
+        and_(
+            deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+            deliveries.c.claimed_until < now,
+        ),
+    )
+
+
+_CLAIM_WORK = (
+    update(deliveries)
+    .where(
+        deliveries.c.id == bindparam("b_id"),
+        _claimable_at(bindparam("b_now", type_=UTCDateTime())),
+        or_(
+            deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+            deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
+        ),
+    )
+    .values(
+        status=DeliveryStatus.INFLIGHT.value,
+        claimed_by=bindparam("b_worker"),
+        claimed_until=bindparam("b_until"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_LOAD_DELIVERY = select(deliveries).where(deliveries.c.id == bindparam("b_id"))
+_LOAD_ENDPOINT = select(endpoints).where(endpoints.c.id == bindparam("b_id"))
+_LOAD_EVENT = select(events).where(events.c.id == bindparam("b_id"))
+_RECORD_ATTEMPT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"), deliveries.c.claimed_by == bindparam("b_worker"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        last_http_status=bindparam("b_http_status"),
+        last_error=bindparam("b_error"),
+        claimed_by=None,
+        claimed_until=None,
+        updated_at=bindparam("b_now"),
+        # each outcome sets its own column; the others keep their value
+        delivered_at=func.coalesce(
+            bindparam("b_delivered_at", type_=UTCDateTime()), deliveries.c.delivered_at
+        ),
+        next_attempt_at=func.coalesce(
+            bindparam("b_next_attempt_at", type_=UTCDateTime()), deliveries.c.next_attempt_at
+        ),
+        dead_reason=func.coalesce(bindparam("b_dead_reason"), deliveries.c.dead_reason),
+    )
+)
+_INSERT_ATTEMPT = insert(delivery_attempts)
+
+
+def _claim_params(
+    delivery_id: str, worker_id: str, now: datetime, lease: timedelta, due_by: datetime | None
+) -> dict[str, Any]:
+    return {
+        "b_id": delivery_id,
+        "b_now": now,
+        "b_due_by": due_by or now,
+        "b_worker": worker_id,
+        "b_until": now + lease,
+    }
+
+
+def _record_params(
+    delivery_id: str, worker_id: str, record: AttemptRecord, now: datetime
+) -> dict[str, Any]:
+    """``_RECORD_ATTEMPT``'s parameters: the delivery's next state from the record."""
+    outcome = record.outcome
+    if outcome is DeliveryStatus.FAILED:
+        assert record.next_attempt_at is not None, "a retry needs its time"
+    return {
+        "b_id": delivery_id,
+        "b_worker": worker_id,
+        "b_status": outcome.value,
+        "b_attempts": record.attempt_no,
+        "b_http_status": record.http_status,
+        "b_error": record.error,
+        "b_now": now,
+        "b_delivered_at": now if outcome is DeliveryStatus.DELIVERED else None,
+        "b_next_attempt_at": record.next_attempt_at if outcome is DeliveryStatus.FAILED else None,
+        "b_dead_reason": record.reason if outcome is DeliveryStatus.DEAD else None,
+    }
+
+
+def _attempt_row(delivery_id: str, record: AttemptRecord) -> dict[str, Any]:
+    """The ``delivery_attempts`` row of one attempt."""
+    return {
+        "delivery_id": delivery_id,
+        "attempt_no": record.attempt_no,
+        "started_at": record.started_at,
+        "duration_ms": record.duration_ms,
+        "http_status": record.http_status,
+        "error": record.error,
+        "reason": record.reason,
+        "outcome": record.outcome.value,
+    }
+
+
+def _load_work(conn: Connection, delivery_id: str) -> WorkItem | None:
+    row = conn.execute(_LOAD_DELIVERY, {"b_id": delivery_id}).first()
+    if row is None:
+        return None
+    ep = conn.execute(_LOAD_ENDPOINT, {"b_id": row.endpoint_id}).one()
+    ev = conn.execute(_LOAD_EVENT, {"b_id": row.event_id}).one()
+    return WorkItem(
+        delivery_from_row(row), endpoint_from_row(ep), ep.deleted_at is not None, event_from_row(ev)
+    )
+
+
+class WorkRepository:
+    def __init__(self, database: Database) -> None:
+        self.db = database
+
+    # the worker's side ------------------------------------------------------------
+
+    def load_work(self, delivery_id: str) -> WorkItem | None:
+        """The delivery with its endpoint and event; None if it does not exist."""
+        with self.db.reader.connect() as conn:
+            return _load_work(conn, delivery_id)
+
+    def claim_work(
+        self,
+        delivery_id: str,
+        worker_id: str,
+        now: datetime,
+        lease: timedelta,
+        due_by: datetime | None = None,
+    ) -> tuple[WorkItem | None, bool]:
+        """Take the delivery for one attempt and load what the attempt needs, in one go.
+
+        It is taken only if it is not final, no other worker holds a live lease, and it is
+        due by ``due_by`` (default ``now``). Returns the work item (None if the delivery
+        does not exist) and whether it was taken; the item shows the state either way.
+        """
+        params = _claim_params(delivery_id, worker_id, now, lease, due_by)
+        with self.db.write() as conn:
+            result = conn.execute(_CLAIM_WORK, params)
+            return _load_work(conn, delivery_id), result.rowcount == 1
+
+    def claim_due(
+        self, worker_id: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[Delivery]:
+        """The `db` transport's fetch: claim up to ``limit`` due deliveries, oldest first.
+
+        PostgreSQL skips rows other workers have locked; SQLite serialises writers with
+        BEGIN IMMEDIATE, so two workers never claim the same row on either.
+        """
+        due = or_(
+            and_(deliveries.c.status.in_(RETRYABLE), deliveries.c.next_attempt_at <= now),
+            and_(
+                deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+                deliveries.c.claimed_until < now,
+            ),
+        )
+        pick = select(deliveries).where(due).order_by(deliveries.c.next_attempt_at).limit(limit)
+        if self.db.is_postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        with self.db.write() as conn:
+            rows = conn.execute(pick).all()
+            if not rows:
+                return []
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([r.id for r in rows]))
+                .values(
+                    status=DeliveryStatus.INFLIGHT.value,
+                    claimed_by=worker_id,
+                    claimed_until=now + lease,
+                    updated_at=now,
+                )
+            )
+        return [delivery_from_row(r) for r in rows]
+
+    def record_attempt(
+        self, delivery_id: str, worker_id: str, record: AttemptRecord, now: datetime
+    ) -> bool:
+        """Store one attempt and move the delivery on; False if the claim was lost."""
+        params = _record_params(delivery_id, worker_id, record, now)
+        with self.db.write() as conn:
+            if conn.execute(_RECORD_ATTEMPT, params).rowcount != 1:
+                return False
+            conn.execute(_INSERT_ATTEMPT, _attempt_row(delivery_id, record))
+        return True
+
+    def release(
+        self, delivery_id: str, worker_id: str, next_attempt_at: datetime, now: datetime
+    ) -> None:
+        """Give a claimed delivery back unattempted (rate limit, open circuit, shutdown)."""
+        with self.db.write() as conn:
+            row = conn.execute(
+                select(deliveries.c.attempts).where(
+                    deliveries.c.id == delivery_id, deliveries.c.claimed_by == worker_id
+                )
+            ).first()
+            if row is None:
+                return
+            status = DeliveryStatus.QUEUED if row.attempts == 0 else DeliveryStatus.FAILED
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id, deliveries.c.claimed_by == worker_id)
+                .values(
+                    status=status.value,
+                    next_attempt_at=next_attempt_at,
+                    claimed_by=None,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+            )
+
+    # the reconciler's side --------------------------------------------------------
+
+    def stale_deliveries(self, now: datetime, older_than: timedelta, limit: int) -> list[Delivery]:
+        """Deliveries whose message may be lost: due long ago, or claimed by a dead worker."""
+        cutoff = now - older_than
+        query = (
+            select(deliveries)
+            .where(
+                or_(
+                    and_(
+                        deliveries.c.status.in_(RETRYABLE),
+                        deliveries.c.next_attempt_at < cutoff,
+                    ),
+                    and_(
+                        deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+                        deliveries.c.claimed_until < cutoff,
+                    ),
+                )
+            )
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
+        with self.db.reader.connect() as conn:
+            return [delivery_from_row(r) for r in conn.execute(query).all()]
+
+    def mark_republished(self, delivery_ids: Sequence[str], now: datetime) -> None:
+        """Restart the reconciler's clock for deliveries whose message was sent again."""
+        if not delivery_ids:
+            return
+        with self.db.write() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status.in_(RETRYABLE))
+                .values(next_attempt_at=now, updated_at=now)
+            )
