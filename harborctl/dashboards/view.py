@@ -132,24 +132,28 @@ def _timeseries(reading: PanelReading, width: int) -> RenderableType:
 
 
 def _table(reading: PanelReading) -> RenderableType:
+    """One row per label set; one value column per query (Grafana's merge transformation)."""
     unit = reading.panel.unit
-    rows: list[tuple[dict[str, str], str]] = []
+    rows: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    values: list[str] = []
     for target in reading.targets:
-        for labels, values in series_of(target):
-            name = target.legend or (
-                f"value #{target.ref_id}" if len(reading.targets) > 1 else "value"
-            )
-            rows.append(({**labels, name: format_value(_last(values), unit)}, name))
+        name = target.legend or (f"value #{target.ref_id}" if len(reading.targets) > 1 else "value")
+        values.append(name)
+        for labels, series in series_of(target):
+            key = tuple(sorted((k, v) for k, v in labels.items() if k != "__name__"))
+            rows.setdefault(key, dict(key))[name] = format_value(_last(series), unit)
     if not rows:
         return Text("no data", style="dim")
     columns: list[str] = []
-    for labels, _ in rows:
-        columns += [c for c in labels if c not in columns and c != "__name__"]
+    for row in rows.values():
+        columns += [c for c in row if c not in columns and c not in values]
     table = Table(expand=True, show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")
-    for labels, _ in rows:
-        table.add_row(*(Text(labels.get(c, "")) for c in columns))
+    for column in values:
+        table.add_column(column, justify="right")
+    for row in rows.values():
+        table.add_row(*(Text(row.get(c, "")) for c in [*columns, *values]))
     return table
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import time
@@ -50,7 +51,9 @@ __all__ = ["prometheus_server"]  # the session fixture, imported for pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.nsq, pytest.mark.postgres]
 
-SCRAPE_SECONDS = 1.0
+# the Prometheus datasource's timeInterval for $__rate_interval: twice the real 1 s scrape, so
+# a scrape delayed on a busy 2-core machine does not empty a 4 s rate window
+SCRAPE_SECONDS = 2.0
 # panels that are empty or flat on a quiet system: the traffic must make each show a non-zero
 # value (in one of its queries: nsqd in-flight timeouts need a worker stuck past nsqd's
 # message timeout, requeues beside them do not)
@@ -207,11 +210,18 @@ def run_traffic(
     delivered = 'sum(harborhook_deliveries_total{status="delivered"})'
     dead_total = 'sum(harborhook_deliveries_total{status="dead"})'
     scraped(prometheus, delivered, 5 + 3)
+    scraped(
+        prometheus,
+        f'sum(harborhook_deliveries_total{{status="delivered",endpoint_id="{failing}"}})',
+        3,
+    )
     scraped(prometheus, dead_total, 2 + 3)
     more = [acme.publish({"n": n})["event_id"] for n in range(5, 7)]
     for event_id in more:
         acme.wait_for_status(event_id, "delivered", count=2, timeout=30)
     scraped(prometheus, delivered, 7 + 5)
+    # every delivery series has a history to draw: scraped ten times or more
+    scraped(prometheus, "min(count_over_time(harborhook_deliveries_total[1m])) >= bool 10", 1)
     traffic = Traffic(pipeline, prometheus, acme, globex, healthy, failing, dead, started)
     for query in (
         'ALERTS{alertname="HarborHookErrorBudgetBurnFast",alertstate="firing"}',
@@ -329,6 +339,11 @@ def test_every_panel_query_returns_data(
                     key = f"{dashboard.uid} / {panel.title}"
                     non_zero[key] = non_zero.get(key, False) or any(values)
     assert ran > 50
+    if empty:  # what Prometheus holds for the selected endpoint, to tell why
+        raw = traffic.prometheus.query(
+            f'harborhook_deliveries_total{{endpoint_id="{traffic.failing}"}}[2m]'
+        )
+        empty.append(f"raw samples of the failing endpoint until now: {raw}")
     assert empty == [], "panels without data:\n" + "\n".join(empty)
     assert len(non_zero) == len(MUST_BE_NON_ZERO)
     zero = [panel for panel, seen in non_zero.items() if not seen]
@@ -344,6 +359,42 @@ def test_the_traffic_shows_where_an_operator_looks(traffic: Traffic) -> None:
     assert dlq == {traffic.failing, traffic.dead}
     opened = q(f'max_over_time(harborhook_circuit_open{{endpoint_id="{traffic.failing}"}}[10m])')
     assert [float(s["value"][1]) for s in opened] == [1.0]
+
+
+def test_latency_histograms_carry_trace_exemplars_of_real_deliveries(traffic: Traffic) -> None:
+    """Scraped as OpenMetrics, the latency buckets carry the trace_id of an observation, and
+    that trace holds the delivery attempt (the Correlation dashboard's exemplar links)."""
+    spans_file = traffic.pipeline.workdir / "state" / "traces" / "spans.jsonl"
+    found: dict[str, list[str]] = {}
+    for metric in (
+        "harborhook_delivery_latency_seconds_bucket",
+        "harborhook_delivery_e2e_seconds_bucket",
+    ):
+        answer = httpx.get(
+            f"{traffic.prometheus.url}/api/v1/query_exemplars",
+            params={"query": metric, "start": traffic.started - 5, "end": time.time()},
+        )
+        answer.raise_for_status()
+        found[metric] = [
+            exemplar["labels"]["trace_id"]
+            for series in answer.json()["data"]
+            for exemplar in series["exemplars"]
+        ]
+        assert found[metric], f"no exemplars on {metric}"
+        assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in found[metric])
+    attempts = wait_until(
+        lambda: (
+            {
+                record["trace_id"]
+                for line in spans_file.read_text().splitlines()
+                if (record := json.loads(line))["name"] == "DeliveryAttempt"
+            }
+            >= set(found["harborhook_delivery_latency_seconds_bucket"])
+        ),
+        15,
+        describe="the exemplars' traces in the span file",
+    )
+    assert attempts
 
 
 # --- dashboards show ------------------------------------------------------------------------
