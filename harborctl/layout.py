@@ -19,6 +19,7 @@
       alerting/secrets/<name>         one secret per receiver, 0600, dir 0700
       alertmanager/alertmanager.yml   generated, 0600; alertmanager/data/
       prometheus/prometheus.yml       generated; prometheus/rules/*.yml; prometheus/data/
+      grafana/dashboards/*.json       generated Grafana dashboards
 
 Pure: naming a path creates nothing.
 """
@@ -178,3 +179,10 @@ class StateLayout:
     @property
     def prometheus_data_dir(self) -> Path:
         return self.prometheus_dir / "data"
+
+    # dashboards -------------------------------------------------------------------------
+
+    @property
+    def dashboards_dir(self) -> Path:
+        """The generated Grafana dashboards (``harborctl dashboards generate``)."""
+        return self.root / "grafana" / "dashboards"

@@ -27,6 +27,7 @@ from pydantic_settings import (
 from harborctl.alerting_spec import AlertingSpec, Duration, SloSpec
 from harborctl.domain.address_policy import IPNetwork, parse_cidrs
 from harborctl.errors import ConfigError
+from harborctl.grafana_spec import GrafanaSpec
 from harborctl.layout import StateLayout
 
 ENV_PREFIX = "HARBORHOOK_"
@@ -160,6 +161,7 @@ class Settings(BaseSettings):
     # --- SLOs and alerting ---
     slo: SloSpec = SloSpec()  # YAML section `slo:` (harborctl.alerting_spec)
     alerting: AlertingSpec = AlertingSpec()  # YAML section `alerting:`
+    grafana: GrafanaSpec = GrafanaSpec()  # YAML section `grafana:` (harborctl.grafana_spec)
 
     # --- tracing and logs ---
     otlp_endpoint: str | None = None  # OTLP/HTTP base, e.g. http://tempo:4318; None: span file

@@ -10,6 +10,7 @@ from harborctl.cli import (
     backlog,
     bench,
     compose,
+    dashboards,
     deliveries,
     dlq,
     endpoints,
@@ -43,6 +44,7 @@ app.add_typer(dlq.app, name="dlq")
 backlog.register(app)  # backlog
 alert_ops.register(alerts.app)  # send-test, status, silence, unsilence, routes
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from harborctl.domain.address_policy import blocked_literal
 from harborctl.domain.models import DeliveryStatus
@@ -28,6 +27,7 @@ from harborctl.ingest.schemas import (
 )
 from harborctl.ingest.tracing import publish_span
 from harborctl.observability.logging import log_context
+from harborctl.observability.metrics import exposition
 from harborctl.observability.tracing import current_trace_id
 from harborctl.settings import Settings
 
@@ -46,8 +46,9 @@ def readyz(rt: RuntimeDep) -> dict[str, str]:
 
 
 @router.get("/metrics", tags=["ops"], include_in_schema=False)
-def metrics(rt: RuntimeDep) -> Response:
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(rt: RuntimeDep, request: Request) -> Response:
+    body, content_type = exposition(rt.metrics.registry, request.headers.get("accept"))
+    return Response(body, media_type=content_type)
 
 
 # tenants -----------------------------------------------------------------------

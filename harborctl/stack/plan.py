@@ -283,6 +283,8 @@ def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
             f"--storage.tsdb.path={layout.prometheus_data_dir}",
             f"--web.listen-address={listen}",
             "--web.enable-lifecycle",
+            # keep the trace_id exemplars of the latency histograms (dashboards link them)
+            "--enable-feature=exemplar-storage",
         ),
         url=f"http://{listen}",
         health_url=f"http://{listen}/-/ready",
