@@ -20,10 +20,13 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLA
 from harborctl.errors import ConfigError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-POOL_SIZE = 10
-POOL_OVERFLOW = 20
-# store calls run in threads (asyncio.to_thread); as many threads as pooled connections
-STORE_THREADS = POOL_SIZE + POOL_OVERFLOW
+# Store calls run in threads (asyncio.to_thread), one connection each: as many threads as
+# pooled connections, and no overflow. Overflow connections are closed when given back, so
+# a pool smaller than the threads opened and closed a PostgreSQL connection (a backend
+# process) for almost every event under load. With group commit few threads are busy at once.
+STORE_THREADS = 16
+POOL_SIZE = STORE_THREADS
+POOL_OVERFLOW = 0
 
 
 class Database:
