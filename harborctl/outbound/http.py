@@ -26,6 +26,7 @@ from harborctl.domain.models import FailureReason
 from harborctl.observability.tracing import client_span, mark_error
 from harborctl.outbound.guard import ConnectGuard, refusals
 
+JSON = "application/json"
 MAX_ERROR_TEXT = 500  # characters of an error kept for the record
 EXCERPT_BYTES = 1024  # bytes of an answer's body read (and kept with a non-2xx attempt)
 EXCERPT_READ_SECONDS = 1.0  # the longest time spent reading them after the status line
@@ -104,7 +105,12 @@ class WebhookClient:
         deadline = asyncio.get_running_loop().time() + self.total_timeout
         async with asyncio.timeout_at(deadline):
             response = await self._session.post(
-                url, data=body, headers=headers, allow_redirects=False
+                url,
+                # a ready payload: aiohttp would otherwise look the body's type up in its
+                # payload registry on every request
+                data=aiohttp.BytesPayload(body, content_type=JSON),
+                headers=headers,
+                allow_redirects=False,
             )
         try:
             status = response.status
