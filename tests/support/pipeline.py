@@ -55,6 +55,12 @@ class HarborProcess(ManagedProcess):
         options["env"] = self.env
         return options
 
+    def signal_and_wait(self, sig: signal.Signals, timeout: float) -> int:
+        """Send ``sig`` and wait for the exit; the exit code (negative: killed by a signal)."""
+        assert self._popen is not None, f"{self.name} was not started"
+        self._popen.send_signal(sig)
+        return self._popen.wait(timeout)
+
     def kill(self) -> None:
         """SIGKILL: no drain, no goodbye."""
         if self.pid is not None and self.running:
