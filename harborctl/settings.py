@@ -314,6 +314,30 @@ def config_file_path(state_dir: Path | None = None) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+# settings whose values are secrets: shown masked by `harborctl config`
+SECRET_SETTINGS = frozenset({"admin_key", "api_key"})
+
+
+def setting_sources(settings: Settings) -> dict[str, str]:
+    """Where each setting's value comes from, in precedence order: ``environment``
+    (HARBORHOOK_*), ``stack`` (what a running `harborctl up` decided), ``config file``,
+    ``default``. Reads the same files the settings were built from."""
+    stack = _StackSource(Settings, settings.layout.stack_settings_file)()
+    path = config_file_path(settings.state_dir)
+    from_file = _YamlSource(Settings, path)() if path is not None else {}
+    sources = {}
+    for name in Settings.model_fields:
+        if ENV_PREFIX + name.upper() in os.environ:
+            sources[name] = "environment"
+        elif name in stack:
+            sources[name] = "stack"
+        elif name in from_file:
+            sources[name] = f"config file {path}"
+        else:
+            sources[name] = "default"
+    return sources
+
+
 def _setting_name(name: str) -> str:
     """``total_timeout (HARBORHOOK_TOTAL_TIMEOUT)``: how errors name a setting."""
     return f"{name} ({ENV_PREFIX}{name.split('.')[0].upper()})"

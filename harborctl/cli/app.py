@@ -10,6 +10,7 @@ from harborctl.cli import (
     backlog,
     bench,
     compose,
+    config,
     dashboards,
     deliveries,
     dlq,
@@ -48,6 +49,7 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
+config.register(app)  # config
 app.add_typer(compose.app, name="compose")
 
 
