@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from harborctl.errors import NotFound
 from harborctl.ingest.auth import KeyResolver, Principal
@@ -40,8 +41,20 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return runtime(request).keys.resolve(authorization)
+#: Declares the ``bearerAuth`` security scheme in the OpenAPI document; the key itself is
+#: read by ``KeyResolver`` (401 with the error body, never FastAPI's own 403).
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="The admin key, or a tenant's key (`hh_...`) for that tenant's objects.",
+    auto_error=False,
+)
+
+
+def principal(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+) -> Principal:
+    return runtime(request).keys.resolve(request.headers.get("authorization"))
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
