@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,10 +12,33 @@ from harborctl.domain.models import DeliveryStatus
 from harborctl.domain.signing import generate_secret
 from harborctl.errors import ValidationError
 from harborctl.ingest.body import parse_publish, read_limited
+from harborctl.ingest.responses import (
+    AUTHENTICATED,
+    TENANT,
+    TENANT_BODY,
+    DeliveryDetail,
+    DeliveryList,
+    DlqReplayDone,
+    EndpointCreated,
+    EndpointList,
+    EndpointOne,
+    EventDeliveries,
+    Health,
+    PublishAccepted,
+    Ready,
+    ReplayAccepted,
+    SubscriptionList,
+    SubscriptionOne,
+    TenantCreated,
+    TenantList,
+    answers,
+    errors_for,
+)
 from harborctl.ingest.runtime import PrincipalDep, RuntimeDep, check_tenant, runtime, utcnow
 from harborctl.ingest.schemas import (
     DlqReplayRequest,
     EndpointCreate,
+    Instant,
     PublishRequest,
     SubscriptionCreate,
     TenantCreate,
@@ -34,12 +56,12 @@ from harborctl.settings import Settings
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["ops"])
+@router.get("/healthz", tags=["ops"], response_model=None, responses=answers(200, Health))
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["ops"])
+@router.get("/readyz", tags=["ops"], response_model=None, responses=answers(200, Ready, 503))
 def readyz(rt: RuntimeDep) -> dict[str, str]:
     rt.store.ping()
     return {"status": "ready", "transport": rt.settings.transport}
@@ -54,14 +76,25 @@ def metrics(rt: RuntimeDep, request: Request) -> Response:
 # tenants -----------------------------------------------------------------------
 
 
-@router.post("/v1/tenants", status_code=201, tags=["tenants"])
+@router.post(
+    "/v1/tenants",
+    status_code=201,
+    tags=["tenants"],
+    response_model=None,
+    responses=answers(201, TenantCreated, *AUTHENTICATED, 400, 422),
+)
 def create_tenant(body: TenantCreate, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
     who.require_admin()
     tenant, key = rt.store.admin.create_tenant(body.name, utcnow())
     return {**tenant_view(tenant), "api_key": key}
 
 
-@router.get("/v1/tenants", tags=["tenants"])
+@router.get(
+    "/v1/tenants",
+    tags=["tenants"],
+    response_model=None,
+    responses=answers(200, TenantList, *AUTHENTICATED),
+)
 def list_tenants(rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
     who.require_admin()
     return {"tenants": [tenant_view(t) for t in rt.store.admin.list_tenants()]}
@@ -82,7 +115,13 @@ def refuse_blocked_address(url: str, settings: Settings) -> None:
         )
 
 
-@router.post("/v1/tenants/{tenant_id}/endpoints", status_code=201, tags=["endpoints"])
+@router.post(
+    "/v1/tenants/{tenant_id}/endpoints",
+    status_code=201,
+    tags=["endpoints"],
+    response_model=None,
+    responses=answers(201, EndpointCreated, *TENANT_BODY),
+)
 def create_endpoint(
     tenant_id: str, body: EndpointCreate, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -101,13 +140,23 @@ def create_endpoint(
     return {"endpoint": endpoint_view(endpoint), "secret": secret}
 
 
-@router.get("/v1/tenants/{tenant_id}/endpoints", tags=["endpoints"])
+@router.get(
+    "/v1/tenants/{tenant_id}/endpoints",
+    tags=["endpoints"],
+    response_model=None,
+    responses=answers(200, EndpointList, *TENANT),
+)
 def list_endpoints(tenant_id: str, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
     check_tenant(rt, who, tenant_id)
     return {"endpoints": [endpoint_view(e) for e in rt.store.admin.list_endpoints(tenant_id)]}
 
 
-@router.get("/v1/tenants/{tenant_id}/endpoints/{endpoint_id}", tags=["endpoints"])
+@router.get(
+    "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}",
+    tags=["endpoints"],
+    response_model=None,
+    responses=answers(200, EndpointOne, *TENANT),
+)
 def get_endpoint(
     tenant_id: str, endpoint_id: str, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -116,7 +165,10 @@ def get_endpoint(
 
 
 @router.delete(
-    "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"]
+    "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}",
+    status_code=204,
+    tags=["endpoints"],
+    responses=errors_for(*TENANT),
 )
 def delete_endpoint(
     tenant_id: str, endpoint_id: str, rt: RuntimeDep, who: PrincipalDep
@@ -129,7 +181,13 @@ def delete_endpoint(
 # subscriptions -----------------------------------------------------------------
 
 
-@router.post("/v1/tenants/{tenant_id}/subscriptions", status_code=201, tags=["subscriptions"])
+@router.post(
+    "/v1/tenants/{tenant_id}/subscriptions",
+    status_code=201,
+    tags=["subscriptions"],
+    response_model=None,
+    responses=answers(201, SubscriptionOne, *TENANT_BODY, 409),
+)
 def create_subscription(
     tenant_id: str, body: SubscriptionCreate, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -138,7 +196,12 @@ def create_subscription(
     return {"subscription": subscription_view(sub)}
 
 
-@router.get("/v1/tenants/{tenant_id}/subscriptions", tags=["subscriptions"])
+@router.get(
+    "/v1/tenants/{tenant_id}/subscriptions",
+    tags=["subscriptions"],
+    response_model=None,
+    responses=answers(200, SubscriptionList, *TENANT),
+)
 def list_subscriptions(tenant_id: str, rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
     check_tenant(rt, who, tenant_id)
     subs = rt.store.admin.list_subscriptions(tenant_id)
@@ -149,6 +212,7 @@ def list_subscriptions(tenant_id: str, rt: RuntimeDep, who: PrincipalDep) -> dic
     "/v1/tenants/{tenant_id}/subscriptions/{subscription_id}",
     status_code=204,
     tags=["subscriptions"],
+    responses=errors_for(*TENANT),
 )
 def delete_subscription(
     tenant_id: str, subscription_id: str, rt: RuntimeDep, who: PrincipalDep
@@ -165,6 +229,8 @@ def delete_subscription(
     "/v1/tenants/{tenant_id}/events:publish",
     status_code=202,
     tags=["events"],
+    response_model=None,
+    responses=answers(202, PublishAccepted, *TENANT_BODY, 413),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -207,7 +273,12 @@ async def publish(tenant_id: str, request: Request, who: PrincipalDep) -> dict[s
         }
 
 
-@router.get("/v1/tenants/{tenant_id}/events/{event_id}/deliveries", tags=["deliveries"])
+@router.get(
+    "/v1/tenants/{tenant_id}/events/{event_id}/deliveries",
+    tags=["deliveries"],
+    response_model=None,
+    responses=answers(200, EventDeliveries, *TENANT),
+)
 def event_deliveries(
     tenant_id: str, event_id: str, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -219,7 +290,12 @@ def event_deliveries(
 # deliveries and the DLQ ----------------------------------------------------------
 
 
-@router.get("/v1/tenants/{tenant_id}/deliveries", tags=["deliveries"])
+@router.get(
+    "/v1/tenants/{tenant_id}/deliveries",
+    tags=["deliveries"],
+    response_model=None,
+    responses=answers(200, DeliveryList, *TENANT),
+)
 def list_deliveries(
     tenant_id: str,
     rt: RuntimeDep,
@@ -235,7 +311,12 @@ def list_deliveries(
     return {"deliveries": [delivery_view(d) for d in found]}
 
 
-@router.get("/v1/tenants/{tenant_id}/deliveries/{delivery_id}", tags=["deliveries"])
+@router.get(
+    "/v1/tenants/{tenant_id}/deliveries/{delivery_id}",
+    tags=["deliveries"],
+    response_model=None,
+    responses=answers(200, DeliveryDetail, *TENANT),
+)
 def get_delivery(
     tenant_id: str, delivery_id: str, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -259,13 +340,18 @@ def get_delivery(
     }
 
 
-@router.get("/v1/tenants/{tenant_id}/dlq", tags=["dlq"])
+@router.get(
+    "/v1/tenants/{tenant_id}/dlq",
+    tags=["dlq"],
+    response_model=None,
+    responses=answers(200, DeliveryList, *TENANT),
+)
 def list_dlq(
     tenant_id: str,
     rt: RuntimeDep,
     who: PrincipalDep,
     endpoint_id: str | None = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     check_tenant(rt, who, tenant_id)
@@ -273,7 +359,7 @@ def list_dlq(
         tenant_id,
         status=DeliveryStatus.DEAD,
         endpoint_id=endpoint_id,
-        since=_aware(since),
+        since=since,
         limit=limit,
         unreplayed_only=True,
     )
@@ -281,7 +367,11 @@ def list_dlq(
 
 
 @router.post(
-    "/v1/tenants/{tenant_id}/deliveries/{delivery_id}:replay", status_code=202, tags=["dlq"]
+    "/v1/tenants/{tenant_id}/deliveries/{delivery_id}:replay",
+    status_code=202,
+    tags=["dlq"],
+    response_model=None,
+    responses=answers(202, ReplayAccepted, *TENANT, 409),
 )
 async def replay_one(
     tenant_id: str, delivery_id: str, rt: RuntimeDep, who: PrincipalDep
@@ -291,22 +381,22 @@ async def replay_one(
     return {"delivery_id": made.id, "replay_of": made.replay_of}
 
 
-@router.post("/v1/tenants/{tenant_id}/dlq:replay", status_code=202, tags=["dlq"])
+@router.post(
+    "/v1/tenants/{tenant_id}/dlq:replay",
+    status_code=202,
+    tags=["dlq"],
+    response_model=None,
+    responses=answers(202, DlqReplayDone, *TENANT_BODY),
+)
 async def replay_many(
     tenant_id: str, body: DlqReplayRequest, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
     await run_in_threadpool(check_tenant, rt, who, tenant_id)
     done = await rt.replays.replay_dead(
-        tenant_id, endpoint_id=body.endpoint_id, since=_aware(body.since), dry_run=body.dry_run
+        tenant_id, endpoint_id=body.endpoint_id, since=body.since, dry_run=body.dry_run
     )
     return {
         "dry_run": done.dry_run,
         "replayed": done.replayed,
         "deliveries": [{"delivery_id": new, "replay_of": old} for new, old in done.pairs],
     }
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)

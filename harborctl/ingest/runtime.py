@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from harborctl.errors import NotFound
 from harborctl.ingest.auth import KeyResolver, Principal
@@ -41,12 +42,23 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
+#: Declares the ``bearerAuth`` security scheme in the OpenAPI document; the key itself is
+#: read by ``KeyResolver`` (401 with the error body, never FastAPI's own 403).
+BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="The admin key, or a tenant's key (`hh_...`) for that tenant's objects.",
+    auto_error=False,
+)
+
+
 async def principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> Principal:
     """Who is calling: on the event loop for known keys, in a thread when the database
     must be asked (a FastAPI sync dependency would cost a thread hop on every request)."""
     keys = runtime(request).keys
+    authorization = request.headers.get("authorization")
     found = keys.known(authorization)
     if found is not None:
         return found

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from ipaddress import IPv4Address
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from harborctl.domain.address_policy import literal_address
 from harborctl.domain.models import Delivery, Endpoint, Subscription, Tenant
@@ -15,8 +26,39 @@ from harborctl.domain.signing import validate_secret
 
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-/]{0,199}$"
 
+# RFC 3339 §5.6 date-time: a date, a time and a zone (Z or an offset)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Only an RFC 3339 date-time string (what the document declares): not a number, which
+    pydantic would read as Unix time, nor a time without a zone."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with a zone, e.g. 2024-05-01T12:00:00Z")
+
+
+#: An instant as the API takes it: ``format: date-time`` (RFC 3339, with a zone).
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+# RFC 3986 §2: the characters a URI may hold (unreserved, reserved, %-escapes)
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})+")
+# RFC 1123 §2.1 host name: dot-separated labels of letters, digits and inner hyphens, and
+# underscores too (container and service names use them; resolvers take them)
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?"
+)
+
+#: A JSON number (an integer is one too), never a string holding one.
+StrictNumber = Annotated[float, Strict()]
+
 
 class _Body(BaseModel):
+    """A JSON request body: unknown fields are refused, and so is a value of another JSON
+    type than the field's (no ``"5"`` for 5, no ``0`` for false: pydantic would convert)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -25,23 +67,41 @@ class TenantCreate(_Body):
 
 
 class EndpointCreate(_Body):
-    url: str = Field(max_length=2048)
-    secret: str | None = None
+    url: str = Field(
+        max_length=2048,
+        description="http:// or https:// URL naming a host; an address literal the outbound "
+        "request guard blocks (loopback, private, link-local, ...) is refused",
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+    )
+    secret: str | None = Field(
+        default=None,
+        description="whsec_ + base64 of 24 to 64 random bytes (Standard Webhooks); "
+        "generated when absent",
+        json_schema_extra={"pattern": "^(whsec_)?[A-Za-z0-9+/]{32,88}={0,2}$"},
+    )
     description: str | None = Field(default=None, max_length=1000)
-    rate_limit_rps: float | None = Field(default=None, gt=0, le=10_000)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    rate_limit_rps: StrictNumber | None = Field(default=None, gt=0, le=10_000)
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        if not _URI_TEXT.fullmatch(value):
+            raise ValueError(
+                "must be a URI (RFC 3986): ASCII without spaces or control characters, "
+                "other characters %-encoded, a non-ASCII host name in punycode (xn--...)"
+            )
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https"):
             raise ValueError("must be an http:// or https:// URL")
         if not parts.hostname:
             raise ValueError("must name a host")
         address = literal_address(parts.hostname)
+        if address is None and not _HOST_NAME.fullmatch(parts.hostname):
+            raise ValueError(f"{parts.hostname!r} is neither a host name nor an address")
         if isinstance(address, IPv4Address) and parts.hostname != str(address):
             raise ValueError(f"write the IPv4 address {parts.hostname} as {address}")
+        _ = parts.port  # raises ValueError for a port that is not 0-65535
         return value
 
     @field_validator("secret")
@@ -65,8 +125,8 @@ class PublishRequest(_Body):
 
 class DlqReplayRequest(_Body):
     endpoint_id: str | None = None
-    since: datetime | None = None
-    dry_run: bool = False
+    since: Instant | None = None
+    dry_run: StrictBool = False
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -9,7 +9,14 @@ from typing import Any
 from fastapi import Request
 from opentelemetry.trace import Span, SpanKind
 
-from harborctl.errors import Conflict, NotFound, Unauthorized, ValidationError
+from harborctl.errors import (
+    Conflict,
+    NotFound,
+    StoreError,
+    TransportError,
+    Unauthorized,
+    ValidationError,
+)
 from harborctl.observability.tracing import (
     SPAN_PUBLISH_EVENT,
     extract_context,
@@ -37,6 +44,8 @@ def _status_of(exc: Exception) -> int:
         return 409
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, StoreError | TransportError):
+        return 503
     return 500
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
 from harborctl.errors import ConfigError, StoreError
@@ -83,7 +83,7 @@ class Database:
         try:
             with self.reader.connect() as conn:
                 conn.execute(select(1))
-        except SQLAlchemyError as exc:
+        except SQLAlchemyError as exc:  # not a DBAPI error (those are StoreError already)
             raise StoreError(f"database unreachable: {exc}") from exc
 
 
@@ -137,6 +137,7 @@ def make_engine(url: str, *, readonly: bool = False) -> Engine:
     else:
         raise ConfigError("database_url", "only sqlite:// and postgresql:// are supported")
     engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "handle_error", _unavailable)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # writers take the lock at BEGIN so they queue instead of failing to upgrade a read
@@ -152,6 +153,22 @@ def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA query_only=ON")
     cursor.close()
+
+
+def _unavailable(context: ExceptionContext) -> None:
+    """The database not answering is a StoreError, on every engine and call.
+
+    Refused or dropped connections, a server shutting down, SQLite still locked after its
+    busy timeout (overload): SQLAlchemy's OperationalError and InterfaceError, and whatever
+    it judges a disconnect. The message is the driver's first line (no SQL, no parameters).
+    Everything else (constraint violations the repositories handle, bugs) passes unchanged.
+    SQLAlchemy still invalidates a broken connection after this listener raises.
+    """
+    error = context.sqlalchemy_exception
+    if context.is_disconnect or isinstance(error, (OperationalError, InterfaceError)):
+        cause = context.original_exception
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        raise StoreError(f"database unavailable: {reason}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
