@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
 
+    # endpoint lifecycle (domain.lifecycle): an endpoint with no successful attempt for this
+    # long is disabled (reason `failing`; 0: never); the overlap during which a rotated-out
+    # secret still signs beside the new one (`endpoints rotate-secret --overlap` overrides)
+    disable_failing_endpoint_after_seconds: float = Field(default=5 * 86400.0, ge=0)
+    secret_overlap_seconds: float = Field(default=86400.0, ge=0, le=30 * 86400.0)
+
     # reconciler: re-publish deliveries stuck in `queued` (nsq transport)
     reconcile_after_seconds: float = Field(default=60.0, gt=0)
     reconcile_interval_seconds: float = Field(default=10.0, gt=0)
