@@ -22,6 +22,7 @@ from harborctl.domain.attempt import (
     DeliveryMetric,
     Retried,
 )
+from harborctl.domain.models import DisabledReason
 
 # no `<name>_created` series: the catalogue is exactly DESIGN.md's (and half the series)
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -150,6 +151,8 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        for reason in DisabledReason:  # from 0: the first disable is an increase() too
+            self.endpoints_disabled.labels(reason.value)
 
     # recording helpers keep the label folding in one place
 
