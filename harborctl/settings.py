@@ -26,6 +26,11 @@ from pydantic_settings import (
 
 from harborctl.alerting_spec import AlertingSpec, Duration, SloSpec
 from harborctl.domain.address_policy import IPNetwork, parse_cidrs
+from harborctl.domain.lifecycle import (
+    DEFAULT_FAILING_PERIOD,
+    DEFAULT_SECRET_OVERLAP,
+    MAX_SECRET_OVERLAP,
+)
 from harborctl.errors import ConfigError
 from harborctl.grafana_spec import GrafanaSpec
 from harborctl.layout import StateLayout
@@ -143,8 +148,12 @@ class Settings(BaseSettings):
     # endpoint lifecycle (domain.lifecycle): an endpoint with no successful attempt for this
     # long is disabled (reason `failing`; 0: never); the overlap during which a rotated-out
     # secret still signs beside the new one (`endpoints rotate-secret --overlap` overrides)
-    disable_failing_endpoint_after_seconds: float = Field(default=5 * 86400.0, ge=0)
-    secret_overlap_seconds: float = Field(default=86400.0, ge=0, le=30 * 86400.0)
+    disable_failing_endpoint_after_seconds: float = Field(
+        default=DEFAULT_FAILING_PERIOD.total_seconds(), ge=0
+    )
+    secret_overlap_seconds: float = Field(
+        default=DEFAULT_SECRET_OVERLAP.total_seconds(), ge=0, le=MAX_SECRET_OVERLAP.total_seconds()
+    )
 
     # reconciler: re-publish deliveries stuck in `queued` (nsq transport)
     reconcile_after_seconds: float = Field(default=60.0, gt=0)

@@ -86,10 +86,3 @@ def previous_secret_expired(
 ) -> bool:
     """Whether a stored previous secret no longer signs and can be erased."""
     return previous is not None and (previous_until is None or previous_until <= now)
-
-
-def check_overlap(overlap: timedelta) -> timedelta:
-    """``overlap`` when it is 0 to 30 days; ValueError otherwise (the API names the field)."""
-    if overlap < timedelta(0) or overlap > MAX_SECRET_OVERLAP:
-        raise ValueError(f"the overlap must be 0 to {MAX_SECRET_OVERLAP.days} days, not {overlap}")
-    return overlap

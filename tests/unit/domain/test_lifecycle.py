@@ -11,7 +11,6 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from harborctl.domain.lifecycle import (
     DEFAULT_FAILING_PERIOD,
     HealthChange,
-    check_overlap,
     judge_health,
     previous_secret_expired,
     signing_secrets,
@@ -101,14 +100,3 @@ def test_during_the_overlap_the_reference_verifier_accepts_old_and_new_secret() 
     assert Webhook(NEW).verify(body, after) == {"order_id": 42}
     with pytest.raises(WebhookVerificationError):
         Webhook(OLD).verify(body, after)
-
-
-@pytest.mark.parametrize("overlap", [timedelta(0), timedelta(hours=24), timedelta(days=30)])
-def test_an_overlap_of_zero_to_thirty_days_is_accepted(overlap: timedelta) -> None:
-    assert check_overlap(overlap) == overlap
-
-
-@pytest.mark.parametrize("overlap", [timedelta(seconds=-1), timedelta(days=30, seconds=1)])
-def test_an_overlap_outside_zero_to_thirty_days_is_refused(overlap: timedelta) -> None:
-    with pytest.raises(ValueError, match="0 to 30 days"):
-        check_overlap(overlap)
