@@ -243,10 +243,13 @@ class EventRepository:
         limit: int = 10_000,
     ) -> list[tuple[str | None, str]]:
         """Replay every dead, not yet replayed delivery matching the filter whose endpoint
-        is live and enabled (the others are left in the DLQ).
+        is live and enabled (the others are left in the DLQ, and a dry run does not name
+        them). Raises Conflict when ``endpoint_id`` names a disabled endpoint: enable it first.
 
         Returns (new delivery id, replayed id) pairs; the new id is None on a dry run.
         """
+        if endpoint_id is not None:
+            self._refuse_disabled(tenant_id, endpoint_id)
         candidates = self.list_deliveries(
             tenant_id,
             status=DeliveryStatus.DEAD,
@@ -256,13 +259,30 @@ class EventRepository:
             unreplayed_only=True,
         )
         if dry_run:
-            return [(None, d.id) for d in candidates]
+            with self.db.read() as conn:
+                live = _replayable_endpoints(conn, {d.endpoint_id for d in candidates})
+            return [(None, d.id) for d in candidates if d.endpoint_id in live]
         with self.db.write() as conn:
             rows = conn.execute(
                 select(deliveries).where(deliveries.c.id.in_([d.id for d in candidates]))
             ).all()
             made = _replay_rows(conn, rows, now)
         return [(d.id, d.replay_of or "") for d in made]
+
+    def _refuse_disabled(self, tenant_id: str, endpoint_id: str) -> None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(endpoints.c.enabled, endpoints.c.disabled_reason).where(
+                    endpoints.c.id == endpoint_id,
+                    endpoints.c.tenant_id == tenant_id,
+                    endpoints.c.deleted_at.is_(None),
+                )
+            ).first()
+        if row is not None and not row.enabled:
+            raise Conflict(
+                f"endpoint {endpoint_id} is disabled ({row.disabled_reason}): enable it first "
+                f"(harborctl endpoints enable {endpoint_id}), then replay"
+            )
 
 
 def _publish_in(
@@ -448,15 +468,7 @@ def _replay_rows(conn: Connection, rows: Sequence[Any], now: datetime) -> list[D
             select(deliveries.c.replay_of).where(deliveries.c.replay_of.in_([r.id for r in dead]))
         ).scalars()
     )
-    live_endpoints = set(
-        conn.execute(
-            select(endpoints.c.id).where(
-                endpoints.c.id.in_({r.endpoint_id for r in dead}),
-                endpoints.c.deleted_at.is_(None),
-                endpoints.c.enabled == true(),
-            )
-        ).scalars()
-    )
+    live_endpoints = _replayable_endpoints(conn, {r.endpoint_id for r in dead})
     new_rows = [
         queued_delivery_row(
             r.event_id, r.tenant_id, r.endpoint_id, now, r.trace_context, replay_of=r.id
@@ -467,6 +479,21 @@ def _replay_rows(conn: Connection, rows: Sequence[Any], now: datetime) -> list[D
     if new_rows:
         conn.execute(insert(deliveries), new_rows)
     return [delivery_from_values(r) for r in new_rows]
+
+
+def _replayable_endpoints(conn: Connection, endpoint_ids: set[str]) -> set[str]:
+    """Those of ``endpoint_ids`` a replay may go to: not deleted, enabled."""
+    if not endpoint_ids:
+        return set()
+    return set(
+        conn.execute(
+            select(endpoints.c.id).where(
+                endpoints.c.id.in_(endpoint_ids),
+                endpoints.c.deleted_at.is_(None),
+                endpoints.c.enabled == true(),
+            )
+        ).scalars()
+    )
 
 
 def _why_not_replayed(conn: Connection, row: Any) -> str:

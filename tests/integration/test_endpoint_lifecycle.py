@@ -50,8 +50,9 @@ def endpoint_view(tenant: Tenant, endpoint_id: str) -> dict[str, Any]:
     return view
 
 
-def harborctl(pipeline: Pipeline, tenant: Tenant, *args: str) -> Any:
-    """Run the CLI against the pipeline's ingest as the tenant; its --json answer."""
+def harborctl(pipeline: Pipeline, tenant: Tenant, *args: str, code: int = 0) -> Any:
+    """Run the CLI against the pipeline's ingest as the tenant: its --json answer, or its
+    error line when ``code`` (the expected exit code) is not 0."""
     env: dict[str, str | None] = {
         **dict.fromkeys(k for k in pipeline.env if k.startswith("HARBORHOOK_")),
         "HARBORHOOK_STATE_DIR": str(pipeline.workdir / "cli-state"),
@@ -60,8 +61,8 @@ def harborctl(pipeline: Pipeline, tenant: Tenant, *args: str) -> Any:
         "HARBORHOOK_TENANT_ID": tenant.id,
     }
     result = CliRunner().invoke(app, [*args, "--json"], env=env)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout) if code == 0 else result.stderr
 
 
 def test_a_410_disables_the_endpoint_and_enable_plus_replay_brings_its_deliveries_back(
@@ -94,8 +95,8 @@ def test_a_410_disables_the_endpoint_and_enable_plus_replay_brings_its_deliverie
     listed = harborctl(pipeline, tenant, "endpoints", "list")["endpoints"]
     assert [(e["endpoint_id"], e["disabled_reason"]) for e in listed] == [(endpoint_id, "gone")]
     assert tenant.publish({"n": "while disabled"})["fanout_count"] == 0  # no new fan-out
-    refused = harborctl(pipeline, tenant, "dlq", "replay", "--endpoint-id", endpoint_id)
-    assert refused["replayed"] == 0  # not while it is disabled
+    refused = harborctl(pipeline, tenant, "dlq", "replay", "--endpoint-id", endpoint_id, code=5)
+    assert "enable it first" in refused  # not while it is disabled
 
     # the receiver is back at another path: point the endpoint there, enable, replay
     harborctl(pipeline, tenant, "endpoints", "update", endpoint_id, "--url", f"{receiver}/back/ok")

@@ -561,10 +561,16 @@ def test_replay_waits_for_a_disabled_endpoint_to_be_enabled(store: Store) -> Non
     store.admin.update_endpoint(tenant_id, endpoint_id, {"enabled": False}, T0)
     with pytest.raises(Conflict, match="is disabled \\(manual\\); enable it first"):
         store.events.replay(tenant_id, delivery.id, T0)
-    none = store.events.replay_dead(
-        tenant_id, endpoint_id=endpoint_id, since=None, now=T0, dry_run=False
-    )
-    assert none == []
+    for dry_run in (True, False):
+        with pytest.raises(Conflict, match="is disabled \\(manual\\): enable it first"):
+            store.events.replay_dead(
+                tenant_id, endpoint_id=endpoint_id, since=None, now=T0, dry_run=dry_run
+            )
+        # the whole DLQ: that endpoint's deliveries are left there, not named by a dry run
+        whole = store.events.replay_dead(
+            tenant_id, endpoint_id=None, since=None, now=T0, dry_run=dry_run
+        )
+        assert whole == []
     store.admin.update_endpoint(tenant_id, endpoint_id, {"enabled": True}, T0)
     [(new_id, old_id)] = store.events.replay_dead(
         tenant_id, endpoint_id=endpoint_id, since=None, now=T0, dry_run=False
