@@ -87,6 +87,7 @@ class ForDurations(_Model):
     backlog_growing: Duration = "15m"
     dlq_spike: Duration = "0s"
     circuit_open: Duration = "5m"
+    endpoint_disabled: Duration = "0s"  # each disable is news: no need to wait
     latency: Duration = "10m"
     ingest_down: Duration = "2m"
     worker_down: Duration = "2m"
@@ -130,6 +131,8 @@ class AlertingSpec(_Model):
     dlq_spike: int = Field(default=20, ge=1)  # dead deliveries within dlq_spike_window
     dlq_spike_window: Duration = "10m"
     stalled_window: Duration = "10m"
+    # HarborHookEndpointDisabled fires this long after a worker disabled an endpoint
+    endpoint_disabled_window: Duration = "1h"
     rule_interval: Duration = "30s"
     runbook_base_url: str = "docs/runbooks"
     jobs: JobNames = JobNames()

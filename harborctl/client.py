@@ -106,6 +106,27 @@ class ApiClient(JsonHttpClient):
         path = _tenant_path(tenant_id, "endpoints", _segment("endpoint_id", endpoint_id))
         return self._object("GET", path)
 
+    def update_endpoint(
+        self, tenant_id: str, endpoint_id: str, changes: Mapping[str, Any]
+    ) -> JsonObject:
+        """PATCH the fields in ``changes`` (None clears description, rate_limit_rps,
+        max_attempts) -> {endpoint: {...}}"""
+        path = _tenant_path(tenant_id, "endpoints", _segment("endpoint_id", endpoint_id))
+        return self._object("PATCH", path, body=dict(changes))
+
+    def rotate_secret(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        *,
+        secret: str | None = None,
+        overlap_seconds: float | None = None,
+    ) -> JsonObject:
+        """-> {endpoint: {...}, secret} (the new secret is shown only here)"""
+        segment = _segment("endpoint_id", endpoint_id) + ":rotate-secret"
+        body = _without_none(secret=secret, overlap_seconds=overlap_seconds)
+        return self._object("POST", _tenant_path(tenant_id, "endpoints", segment), body=body)
+
     def delete_endpoint(self, tenant_id: str, endpoint_id: str) -> None:
         path = _tenant_path(tenant_id, "endpoints", _segment("endpoint_id", endpoint_id))
         self._request("DELETE", path)

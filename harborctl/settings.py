@@ -26,6 +26,11 @@ from pydantic_settings import (
 
 from harborctl.alerting_spec import AlertingSpec, Duration, SloSpec
 from harborctl.domain.address_policy import IPNetwork, parse_cidrs
+from harborctl.domain.lifecycle import (
+    DEFAULT_FAILING_PERIOD,
+    DEFAULT_SECRET_OVERLAP,
+    MAX_SECRET_OVERLAP,
+)
 from harborctl.errors import ConfigError
 from harborctl.grafana_spec import GrafanaSpec
 from harborctl.layout import StateLayout
@@ -139,6 +144,16 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=20, ge=1)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+
+    # endpoint lifecycle (domain.lifecycle): an endpoint with no successful attempt for this
+    # long is disabled (reason `failing`; 0: never); the overlap during which a rotated-out
+    # secret still signs beside the new one (`endpoints rotate-secret --overlap` overrides)
+    disable_failing_endpoint_after_seconds: float = Field(
+        default=DEFAULT_FAILING_PERIOD.total_seconds(), ge=0
+    )
+    secret_overlap_seconds: float = Field(
+        default=DEFAULT_SECRET_OVERLAP.total_seconds(), ge=0, le=MAX_SECRET_OVERLAP.total_seconds()
+    )
 
     # reconciler: re-publish deliveries stuck in `queued` (nsq transport)
     reconcile_after_seconds: float = Field(default=60.0, gt=0)

@@ -52,6 +52,8 @@ ALERTS: tuple[AlertInfo, ...] = (
     AlertInfo("HarborHookBacklogGrowing", "ticket", "backlog", "backlog growing too fast"),
     AlertInfo("HarborHookDlqSpike", "ticket", "dlq", "many deliveries dead in a short window"),
     AlertInfo("HarborHookCircuitOpen", "ticket", "circuit", "an endpoint's breaker open too long"),
+    AlertInfo("HarborHookEndpointDisabled", "ticket", "endpoints",
+              "a worker disabled an endpoint: it answered 410 Gone, or failed for too long"),
     AlertInfo("HarborHookDeliveryLatencyHigh", "ticket", "delivery-latency",
               "p99 accepted-to-delivered latency above the objective"),
 )  # fmt: skip
@@ -98,6 +100,7 @@ def rules_context(slo: SloSpec, alerting: AlertingSpec) -> dict[str, Any]:
         "dlq_spike": alerting.dlq_spike,
         "dlq_spike_window": alerting.dlq_spike_window,
         "stalled_window": alerting.stalled_window,
+        "endpoint_disabled_window": alerting.endpoint_disabled_window,
     }
 
 

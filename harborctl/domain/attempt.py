@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from harborctl.domain.models import DeliveryStatus, FailureReason
+from harborctl.domain.models import DeliveryStatus, DisabledReason, FailureReason
 from harborctl.domain.retry import RetryPolicy, parse_retry_after
 
 ENDPOINT_DELETED_ERROR = "endpoint was deleted"
@@ -190,6 +190,36 @@ def judge_endpoint_deleted(attempt: Attempted) -> AttemptOutcome:
     (counted as dead, no latency observed). ``attempt.started_at`` is the judging time."""
     result = AttemptResult(None, 0.0, error=ENDPOINT_DELETED_ERROR)
     return _dead(attempt, result, FailureReason.ENDPOINT_DELETED, None, None)
+
+
+def judge_endpoint_disabled(
+    attempt: Attempted,
+    reason: DisabledReason,
+    result: AttemptResult | None = None,
+    breaker_open: bool | None = None,
+) -> AttemptOutcome:
+    """The endpoint is disabled: dead at once with reason ``endpoint_disabled``.
+
+    Without ``result`` it was disabled before the attempt: no HTTP request was made (counted
+    as dead, no latency observed; ``attempt.started_at`` is the judging time). With it, this
+    attempt disabled it (a 410 Gone, or the failure that ended the failing period): its
+    answer and latency are kept, and ``breaker_open`` is the breaker after it.
+    """
+    why = f"endpoint is disabled ({reason.value})"
+    if result is None:
+        return _dead(
+            attempt,
+            AttemptResult(None, 0.0, error=why),
+            FailureReason.ENDPOINT_DISABLED,
+            None,
+            None,
+        )
+    error = f"{result.error}; {why}" if result.error else why
+    circuit = None if breaker_open is None else CircuitState(attempt.endpoint_id, breaker_open)
+    kept = AttemptResult(
+        result.http_status, result.duration, error=error, response_excerpt=result.response_excerpt
+    )
+    return _dead(attempt, kept, FailureReason.ENDPOINT_DISABLED, result.duration, circuit)
 
 
 def _delivered(

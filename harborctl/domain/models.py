@@ -33,6 +33,7 @@ class FailureReason(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
     ENDPOINT_DELETED = "endpoint_deleted"
+    ENDPOINT_DISABLED = "endpoint_disabled"  # disabled (410 Gone, failing too long, by hand)
     BLOCKED_ADDRESS = "blocked_address"  # the outbound request guard refused the address
     ERROR = "error"
 
@@ -65,8 +66,24 @@ class Tenant:
     created_at: datetime
 
 
+class DisabledReason(StrEnum):
+    """Why an endpoint is disabled: a closed set (metric label, API field, CLI column)."""
+
+    MANUAL = "manual"  # PATCH enabled=false, `harborctl endpoints disable`
+    GONE = "gone"  # the receiver answered 410 Gone
+    FAILING = "failing"  # no success for the whole failing period (domain.lifecycle)
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
+    """A URL a tenant's events are POSTed to, and where it is in its lifecycle.
+
+    ``enabled`` False: no new deliveries fan out to it and the pending ones go to the DLQ
+    (reason ``endpoint_disabled``) as workers pick them; ``disabled_reason`` says why.
+    ``failing_since``: the first failed attempt after its last success (None while healthy).
+    ``previous_secret`` signs beside ``secret`` until ``previous_secret_until`` (rotation).
+    """
+
     id: str
     tenant_id: str
     url: str
@@ -75,6 +92,13 @@ class Endpoint:
     max_attempts: int | None
     created_at: datetime
     secret: str = field(repr=False, default="")  # write-only: never serialised to clients
+    enabled: bool = True
+    disabled_reason: DisabledReason | None = None
+    disabled_at: datetime | None = None
+    failing_since: datetime | None = None
+    previous_secret: str | None = field(repr=False, default=None)  # write-only too
+    previous_secret_until: datetime | None = None
+    updated_at: datetime | None = None  # None only for an endpoint not yet stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from harborctl.errors import ValidationError
 
@@ -91,12 +91,19 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return _sign_key(decode_secret(secret), msg_id, str(timestamp), body)
 
 
-def signature_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers for an outbound request."""
+def signature_headers(
+    secret: str | Sequence[str], msg_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for an outbound request.
+
+    Several secrets (a rotation's overlap, ``domain.lifecycle.signing_secrets``) give one
+    ``v1,<base64>`` signature each, space separated, in the order given.
+    """
+    keys = (secret,) if isinstance(secret, str) else tuple(secret)
     return {
         HEADER_ID: msg_id,
         HEADER_TIMESTAMP: str(timestamp),
-        HEADER_SIGNATURE: sign(secret, msg_id, timestamp, body),
+        HEADER_SIGNATURE: " ".join(sign(key, msg_id, timestamp, body) for key in keys),
     }
 
 

@@ -13,7 +13,7 @@ document).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -132,7 +132,19 @@ class EndpointView(_Answer):
     description: str | None
     rate_limit_rps: float | None
     max_attempts: int | None
+    enabled: bool
+    disabled_reason: Literal["manual", "gone", "failing"] | None = Field(
+        description="why the endpoint is disabled (null while enabled)"
+    )
+    disabled_at: AwareDatetime | None
+    failing_since: AwareDatetime | None = Field(
+        description="start of the current run of failed attempts (null after a success)"
+    )
+    previous_secret_until: AwareDatetime | None = Field(
+        description="until when the secret before the last rotation still signs beside it"
+    )
     created_at: AwareDatetime
+    updated_at: AwareDatetime | None
 
 
 class EndpointCreated(_Answer):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from harborctl.domain.address_policy import blocked_literal
-from harborctl.domain.models import DeliveryStatus
+from harborctl.domain.models import DeliveryStatus, DisabledReason
 from harborctl.domain.signing import generate_secret
 from harborctl.errors import ValidationError
 from harborctl.ingest.body import parse_publish, read_limited
@@ -38,8 +39,10 @@ from harborctl.ingest.runtime import PrincipalDep, RuntimeDep, check_tenant, run
 from harborctl.ingest.schemas import (
     DlqReplayRequest,
     EndpointCreate,
+    EndpointUpdate,
     Instant,
     PublishRequest,
+    SecretRotation,
     SubscriptionCreate,
     TenantCreate,
     delivery_view,
@@ -162,6 +165,70 @@ def get_endpoint(
 ) -> dict[str, Any]:
     check_tenant(rt, who, tenant_id)
     return {"endpoint": endpoint_view(rt.store.admin.get_endpoint(tenant_id, endpoint_id))}
+
+
+@router.patch(
+    "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}",
+    tags=["endpoints"],
+    response_model=None,
+    responses=answers(200, EndpointOne, *TENANT_BODY),
+)
+def update_endpoint(
+    tenant_id: str, endpoint_id: str, body: EndpointUpdate, rt: RuntimeDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Change the fields given (url, description, rate_limit_rps, max_attempts, enabled);
+    a bad one answers 4xx naming it and changes nothing. ``enabled: false`` disables the
+    endpoint (reason ``manual``), ``true`` enables it again."""
+    check_tenant(rt, who, tenant_id)
+    changes = body.changes()
+    if not changes:
+        raise ValidationError(
+            "body",
+            "nothing to change: give url, description, rate_limit_rps, max_attempts or enabled",
+        )
+    if "url" in changes:
+        refuse_blocked_address(changes["url"], rt.settings)
+    before, after = rt.store.admin.update_endpoint(tenant_id, endpoint_id, changes, utcnow())
+    if before.enabled and not after.enabled:
+        rt.metrics.endpoint_disabled(DisabledReason.MANUAL.value)
+    return {"endpoint": endpoint_view(after)}
+
+
+async def refuse_null_body(request: Request) -> None:
+    """An optional JSON object body may be absent, but not the JSON value ``null``: FastAPI
+    reads both as "no body", while the document declares an object."""
+    if (await request.body()).strip() == b"null":
+        raise ValidationError("body", "must be a JSON object, or no body at all")
+
+
+@router.post(
+    "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}:rotate-secret",
+    tags=["endpoints"],
+    response_model=None,
+    responses=answers(200, EndpointCreated, *TENANT_BODY),
+    dependencies=[Depends(refuse_null_body)],
+)
+def rotate_secret(
+    tenant_id: str,
+    endpoint_id: str,
+    rt: RuntimeDep,
+    who: PrincipalDep,
+    body: SecretRotation | None = None,
+) -> dict[str, Any]:
+    """A new signing secret (given, or generated), shown only in this answer; the current
+    one keeps signing beside it until ``previous_secret_until``, then it is dropped."""
+    check_tenant(rt, who, tenant_id)
+    body = body or SecretRotation()
+    secret = body.secret or generate_secret()
+    overlap = (
+        body.overlap_seconds
+        if body.overlap_seconds is not None
+        else rt.settings.secret_overlap_seconds
+    )
+    endpoint = rt.store.admin.rotate_secret(
+        tenant_id, endpoint_id, secret, timedelta(seconds=overlap), utcnow()
+    )
+    return {"endpoint": endpoint_view(endpoint), "secret": secret}
 
 
 @router.delete(
@@ -386,7 +453,7 @@ async def replay_one(
     status_code=202,
     tags=["dlq"],
     response_model=None,
-    responses=answers(202, DlqReplayDone, *TENANT_BODY),
+    responses=answers(202, DlqReplayDone, *TENANT_BODY, 409),
 )
 async def replay_many(
     tenant_id: str, body: DlqReplayRequest, rt: RuntimeDep, who: PrincipalDep

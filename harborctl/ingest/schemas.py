@@ -18,13 +18,17 @@ from pydantic import (
     StrictBool,
     StrictInt,
     field_validator,
+    model_validator,
 )
 
 from harborctl.domain.address_policy import literal_address
+from harborctl.domain.lifecycle import MAX_SECRET_OVERLAP
 from harborctl.domain.models import Delivery, Endpoint, Subscription, Tenant
 from harborctl.domain.signing import validate_secret
+from harborctl.errors import ValidationError
 
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-/]{0,199}$"
+MAX_SECRET_OVERLAP_SECONDS = MAX_SECRET_OVERLAP.total_seconds()
 
 # RFC 3339 §5.6 date-time: a date, a time and a zone (Z or an offset)
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
@@ -66,6 +70,32 @@ class TenantCreate(_Body):
     name: str = Field(min_length=1, max_length=200)
 
 
+def _check_url(value: str) -> str:
+    if not _URI_TEXT.fullmatch(value):
+        raise ValueError(
+            "must be a URI (RFC 3986): ASCII without spaces or control characters, "
+            "other characters %-encoded, a non-ASCII host name in punycode (xn--...)"
+        )
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    address = literal_address(parts.hostname)
+    if address is None and not _HOST_NAME.fullmatch(parts.hostname):
+        raise ValueError(f"{parts.hostname!r} is neither a host name nor an address")
+    if isinstance(address, IPv4Address) and parts.hostname != str(address):
+        raise ValueError(f"write the IPv4 address {parts.hostname} as {address}")
+    _ = parts.port  # raises ValueError for a port that is not 0-65535
+    return value
+
+
+def _check_secret(value: str | None) -> str | None:
+    if value is not None:
+        validate_secret(value)  # raises a ValidationError naming the field
+    return value
+
+
 class EndpointCreate(_Body):
     url: str = Field(
         max_length=2048,
@@ -83,33 +113,66 @@ class EndpointCreate(_Body):
     rate_limit_rps: StrictNumber | None = Field(default=None, gt=0, le=10_000)
     max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
 
+    _http_url = field_validator("url")(_check_url)
+    _whsec = field_validator("secret")(_check_secret)
+
+
+class EndpointUpdate(_Body):
+    """PATCH: only the fields given change. ``null`` clears description, rate_limit_rps and
+    max_attempts (back to the worker's defaults); url and enabled cannot be null. The
+    secret changes through ``:rotate-secret``, never here."""
+
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
+    )
+    description: str | None = Field(default=None, max_length=1000)
+    rate_limit_rps: StrictNumber | None = Field(default=None, gt=0, le=10_000)
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
+    enabled: StrictBool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "secret" in data:
+            raise ValidationError(
+                "secret",
+                "the secret is changed by POST .../endpoints/{endpoint_id}:rotate-secret "
+                "(harborctl endpoints rotate-secret), which lets old and new sign for a while",
+            )
+        return data
+
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not _URI_TEXT.fullmatch(value):
-            raise ValueError(
-                "must be a URI (RFC 3986): ASCII without spaces or control characters, "
-                "other characters %-encoded, a non-ASCII host name in punycode (xn--...)"
-            )
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("must be an http:// or https:// URL")
-        if not parts.hostname:
-            raise ValueError("must name a host")
-        address = literal_address(parts.hostname)
-        if address is None and not _HOST_NAME.fullmatch(parts.hostname):
-            raise ValueError(f"{parts.hostname!r} is neither a host name nor an address")
-        if isinstance(address, IPv4Address) and parts.hostname != str(address):
-            raise ValueError(f"write the IPv4 address {parts.hostname} as {address}")
-        _ = parts.port  # raises ValueError for a port that is not 0-65535
+    def _http_url(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("cannot be null")
+        return _check_url(value)
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_null(cls, value: bool | None) -> bool:
+        if value is None:
+            raise ValueError("cannot be null (true or false)")
         return value
 
-    @field_validator("secret")
-    @classmethod
-    def _whsec(cls, value: str | None) -> str | None:
-        if value is not None:
-            validate_secret(value)  # raises a ValidationError naming the field
-        return value
+    def changes(self) -> dict[str, Any]:
+        """The fields the request gave, with their values."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class SecretRotation(_Body):
+    """``secret`` (optional, generated when omitted) signs from now on; the current one
+    keeps signing beside it for ``overlap_seconds`` (default: the ``secret_overlap_seconds``
+    setting, 24 h; 0 drops it at once; at most 30 days)."""
+
+    secret: str | None = None
+    overlap_seconds: StrictNumber | None = Field(
+        default=None, ge=0, le=MAX_SECRET_OVERLAP_SECONDS
+    )
+
+    _whsec = field_validator("secret")(_check_secret)
 
 
 class SubscriptionCreate(_Body):
@@ -138,14 +201,21 @@ def tenant_view(tenant: Tenant) -> dict[str, Any]:
 
 
 def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
-    """Never includes the secret."""
+    """Never includes a secret: only until when the previous one of a rotation signs."""
+    reason = endpoint.disabled_reason
     return {
         "endpoint_id": endpoint.id,
         "url": endpoint.url,
         "description": endpoint.description,
         "rate_limit_rps": endpoint.rate_limit_rps,
         "max_attempts": endpoint.max_attempts,
+        "enabled": endpoint.enabled,
+        "disabled_reason": reason.value if reason is not None else None,
+        "disabled_at": _iso(endpoint.disabled_at),
+        "failing_since": _iso(endpoint.failing_since),
+        "previous_secret_until": _iso(endpoint.previous_secret_until),
         "created_at": _iso(endpoint.created_at),
+        "updated_at": _iso(endpoint.updated_at),
     }
 
 

@@ -22,6 +22,7 @@ from harborctl.domain.attempt import (
     DeliveryMetric,
     Retried,
 )
+from harborctl.domain.models import DisabledReason
 
 # no `<name>_created` series: the catalogue is exactly DESIGN.md's (and half the series)
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -50,6 +51,7 @@ def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, 
     Prometheus does), else the Prometheus text format 0.0.4 (no exemplars)."""
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type
+
 
 # webhook latencies: milliseconds to tens of seconds
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -143,6 +145,14 @@ class Metrics:
             ["endpoint_id"],
             registry=r,
         )
+        self.endpoints_disabled = Counter(
+            "harborhook_endpoints_disabled",
+            "Endpoints disabled, by reason (gone: 410; failing: failing too long; manual).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in DisabledReason:  # from 0: the first disable is an increase() too
+            self.endpoints_disabled.labels(reason.value)
 
     # recording helpers keep the label folding in one place
 
@@ -171,6 +181,10 @@ class Metrics:
 
     def breaker_state(self, endpoint_id: str, is_open: bool) -> None:
         self.circuit_open.labels(self.endpoint(endpoint_id)).set(1 if is_open else 0)
+
+    def endpoint_disabled(self, reason: str) -> None:
+        """An endpoint was disabled; ``reason`` is a ``DisabledReason`` value."""
+        self.endpoints_disabled.labels(reason).inc()
 
     def observe(self, event: DeliveryMetric) -> None:
         """Record one of a delivery attempt's metric events (``harborctl.domain.attempt``)."""

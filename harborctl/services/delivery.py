@@ -25,10 +25,12 @@ from harborctl.domain.attempt import (
     Retried,
     judge_attempt,
     judge_endpoint_deleted,
+    judge_endpoint_disabled,
 )
 from harborctl.domain.breaker import CircuitBreaker
 from harborctl.domain.guards import EndpointGuards
-from harborctl.domain.models import DeliveryStatus, FailureReason
+from harborctl.domain.lifecycle import signing_secrets
+from harborctl.domain.models import DeliveryStatus, DisabledReason, FailureReason
 from harborctl.domain.retry import RetryPolicy
 from harborctl.domain.signing import signature_headers
 from harborctl.observability.logging import log_context
@@ -38,6 +40,7 @@ from harborctl.outbound.http import WebhookClient
 from harborctl.queue.base import Disposition, Done, Later, Publisher
 from harborctl.queue.envelope import DeliveryMessage, dead_letter_body
 from harborctl.services.batching import GroupCommit, in_thread
+from harborctl.services.lifecycle import EndpointLifecycle
 from harborctl.services.tracing import Span, attempt_span, note_deferred, record_attempt
 from harborctl.store.work import WorkItem, WorkRepository
 
@@ -63,8 +66,10 @@ class DeliveryProcessor:
         clock: Callable[[], datetime],
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        lifecycle: EndpointLifecycle | None = None,
     ) -> None:
         self.work = work
+        self.lifecycle = lifecycle  # what attempts change on their endpoint (410, failing)
         self.client = client
         self.dead_letters = dead_letters
         self.guards = guards
@@ -117,6 +122,10 @@ class DeliveryProcessor:
             now = self.clock()
             outcome = judge_endpoint_deleted(_attempted(item, attempt_no, now))
             return await self._perform(message, item, outcome)
+        if not endpoint.enabled:  # dead at once: disabled endpoints get no attempts
+            reason = endpoint.disabled_reason or DisabledReason.MANUAL
+            outcome = judge_endpoint_disabled(_attempted(item, attempt_no, self.clock()), reason)
+            return await self._perform(message, item, outcome)
 
         mono = self.monotonic()
         breaker = self.guards.breaker(endpoint.id)
@@ -149,14 +158,20 @@ class DeliveryProcessor:
             result = await self.client.post(item.endpoint.url, item.event.payload, headers)
         finished = self.clock()
         record_attempt(span, result.http_status, result.reason, result.error)
+        attempted = _attempted(item, attempt_no, started_at)
+        breaker_open = self._breaker_verdict(breaker, result.ok)
         outcome = judge_attempt(
-            _attempted(item, attempt_no, started_at),
+            attempted,
             result,
             policy=self.policy,
-            breaker_open=self._breaker_verdict(breaker, result.ok),
+            breaker_open=breaker_open,
             now=finished,
             rng=self.rng,
         )
+        if self.lifecycle is not None:
+            disabled = await self.lifecycle.after_attempt(item.endpoint, result, finished)
+            if disabled is not None:  # a 410, or the end of the failing period: no retry
+                outcome = judge_endpoint_disabled(attempted, disabled, result, breaker_open)
         return await self._perform(message, item, outcome)
 
     def _breaker_verdict(self, breaker: CircuitBreaker, succeeded: bool) -> bool:
@@ -231,9 +246,11 @@ def _attempted(item: WorkItem, attempt_no: int, started_at: datetime) -> Attempt
 
 
 def _request_headers(item: WorkItem, now: datetime) -> dict[str, str]:
-    """Standard Webhooks signature headers (timestamp ``now``), content type, trace id."""
-    event = item.event
-    headers = signature_headers(item.endpoint.secret, event.id, int(now.timestamp()), event.payload)
+    """Standard Webhooks signature headers (timestamp ``now``; during a secret rotation's
+    overlap one signature per secret), content type, trace id."""
+    event, ep = item.event, item.endpoint
+    keys = signing_secrets(ep.secret, ep.previous_secret, ep.previous_secret_until, now)
+    headers = signature_headers(keys, event.id, int(now.timestamp()), event.payload)
     headers["Content-Type"] = "application/json"
     trace_id = current_trace_id()
     if trace_id:

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 
-from harborctl.domain.models import Endpoint, Subscription, Tenant, new_id
+from harborctl.domain.models import DisabledReason, Endpoint, Subscription, Tenant, new_id
 from harborctl.errors import Conflict, NotFound, ValidationError
 from harborctl.store.database import Database
 from harborctl.store.rows import endpoint_from_row, subscription_from_row, tenant_from_row
 from harborctl.store.schema import api_keys, endpoints, subscriptions, tenants
+
+#: What ``update_endpoint`` may change (the API's PATCH fields).
+UPDATABLE = frozenset({"url", "description", "rate_limit_rps", "max_attempts", "enabled"})
 
 
 def hash_api_key(key: str) -> str:
@@ -88,6 +92,7 @@ class AdminRepository:
             max_attempts=max_attempts,
             created_at=now,
             secret=secret,
+            updated_at=now,
         )
         with self.db.write() as conn:
             conn.execute(
@@ -100,6 +105,8 @@ class AdminRepository:
                     rate_limit_rps=rate_limit_rps,
                     max_attempts=max_attempts,
                     created_at=now,
+                    enabled=True,
+                    updated_at=now,
                 )
             )
         return endpoint
@@ -117,6 +124,119 @@ class AdminRepository:
         """Raises NotFound for a deleted endpoint or another tenant's."""
         with self.db.read() as conn:
             return endpoint_from_row(_live_endpoint_row(conn, tenant_id, endpoint_id))
+
+    def update_endpoint(
+        self, tenant_id: str, endpoint_id: str, changes: Mapping[str, Any], now: datetime
+    ) -> tuple[Endpoint, Endpoint]:
+        """Change some of ``UPDATABLE`` (validated by the caller); (before, after).
+
+        ``enabled`` False disables a live endpoint with reason ``manual`` (one disabled
+        already keeps its reason and time); True enables it again and clears its reason and
+        its failing period, so it starts afresh. Raises NotFound like ``get_endpoint``.
+        """
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise ValidationError(sorted(unknown)[0], "this field cannot be changed")
+        with self.db.write() as conn:
+            row = _live_endpoint_row(conn, tenant_id, endpoint_id)
+            values: dict[str, Any] = {k: v for k, v in changes.items() if k != "enabled"}
+            enabled = changes.get("enabled")
+            if enabled is False and row.enabled:
+                values.update(
+                    enabled=False, disabled_reason=DisabledReason.MANUAL.value, disabled_at=now
+                )
+            elif enabled is True and not row.enabled:
+                values.update(enabled=True, disabled_reason=None, disabled_at=None)
+                values.update(failing_since=None)
+            if values:
+                values["updated_at"] = now
+                conn.execute(
+                    update(endpoints).where(endpoints.c.id == endpoint_id).values(**values)
+                )
+            after = _live_endpoint_row(conn, tenant_id, endpoint_id)
+        return endpoint_from_row(row), endpoint_from_row(after)
+
+    def rotate_secret(
+        self,
+        tenant_id: str,
+        endpoint_id: str,
+        new_secret: str,
+        overlap: timedelta,
+        now: datetime,
+    ) -> Endpoint:
+        """``new_secret`` signs from now on; the current one keeps signing beside it until
+        ``now + overlap`` (not at all when ``overlap`` is 0). A previous secret still in its
+        overlap is dropped (``domain.lifecycle``). Raises NotFound like ``get_endpoint``."""
+        with self.db.write() as conn:
+            row = _live_endpoint_row(conn, tenant_id, endpoint_id)
+            keep = overlap > timedelta(0)
+            conn.execute(
+                update(endpoints)
+                .where(endpoints.c.id == endpoint_id)
+                .values(
+                    secret=new_secret,
+                    previous_secret=row.secret if keep else None,
+                    previous_secret_until=now + overlap if keep else None,
+                    updated_at=now,
+                )
+            )
+            return endpoint_from_row(_live_endpoint_row(conn, tenant_id, endpoint_id))
+
+    # the worker's view of an endpoint's health (domain.lifecycle) ------------------
+
+    def mark_failing(self, endpoint_id: str, now: datetime) -> None:
+        """The endpoint failed after a success: failing since ``now``, unless already."""
+        with self.db.write() as conn:
+            conn.execute(
+                update(endpoints)
+                .where(endpoints.c.id == endpoint_id, endpoints.c.failing_since.is_(None))
+                .values(failing_since=now)
+            )
+
+    def mark_recovered(self, endpoint_id: str) -> None:
+        """A success: the endpoint is not failing any more."""
+        with self.db.write() as conn:
+            conn.execute(
+                update(endpoints)
+                .where(endpoints.c.id == endpoint_id, endpoints.c.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
+
+    def disable_endpoint(
+        self,
+        endpoint_id: str,
+        reason: DisabledReason,
+        now: datetime,
+        failing_since_by: datetime | None = None,
+    ) -> bool:
+        """Disable an enabled endpoint; whether this call did (False: it was disabled or
+        deleted already). With ``failing_since_by`` only one failing since then or earlier
+        is disabled, so a success recorded meanwhile by another worker wins."""
+        condition = [
+            endpoints.c.id == endpoint_id,
+            endpoints.c.enabled == true(),
+            endpoints.c.deleted_at.is_(None),
+        ]
+        if failing_since_by is not None:
+            condition.append(endpoints.c.failing_since <= failing_since_by)
+        with self.db.write() as conn:
+            done = conn.execute(
+                update(endpoints)
+                .where(*condition)
+                .values(
+                    enabled=False, disabled_reason=reason.value, disabled_at=now, updated_at=now
+                )
+            )
+        return done.rowcount == 1
+
+    def drop_previous_secret(self, endpoint_id: str, now: datetime) -> None:
+        """Erase a previous secret whose overlap has ended."""
+        with self.db.write() as conn:
+            conn.execute(
+                update(endpoints)
+                .where(endpoints.c.id == endpoint_id, endpoints.c.previous_secret_until <= now)
+                .values(previous_secret=None, previous_secret_until=None)
+            )
 
     def delete_endpoint(self, tenant_id: str, endpoint_id: str, now: datetime) -> None:
         """Soft delete: history keeps pointing at it; its subscriptions go."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, tuple_
+from sqlalchemy import Connection, func, insert, select, true, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from harborctl.domain.models import Attempt, Delivery, DeliveryStatus, Event, new_id
@@ -80,6 +80,7 @@ class EventRepository:
         """Insert the event and one queued delivery per subscribed endpoint, atomically.
 
         The same idempotency key within 24 h returns the first event and creates nothing.
+        Deleted and disabled endpoints get no delivery.
         """
         for _ in range(3):  # a concurrent publish of the same key may win the race once
             try:
@@ -216,7 +217,8 @@ class EventRepository:
 
     def replay(self, tenant_id: str, delivery_id: str, now: datetime) -> Delivery:
         """A new queued delivery replaying a dead one; raises NotFound, or Conflict when the
-        delivery is not dead, was replayed already, or its endpoint was deleted."""
+        delivery is not dead, was replayed already, or its endpoint was deleted or is
+        disabled (enable it first: a replay to it would be dead at once)."""
         with self.db.write() as conn:
             row = conn.execute(
                 select(deliveries).where(
@@ -227,7 +229,7 @@ class EventRepository:
                 raise NotFound("delivery", delivery_id)
             made = _replay_rows(conn, [row], now)
             if not made:
-                raise Conflict(f"delivery {delivery_id} is {row.status} or already replayed")
+                raise Conflict(_why_not_replayed(conn, row))
             return made[0]
 
     def replay_dead(
@@ -240,10 +242,14 @@ class EventRepository:
         dry_run: bool,
         limit: int = 10_000,
     ) -> list[tuple[str | None, str]]:
-        """Replay every dead, not yet replayed delivery matching the filter.
+        """Replay every dead, not yet replayed delivery matching the filter whose endpoint
+        is live and enabled (the others are left in the DLQ, and a dry run does not name
+        them). Raises Conflict when ``endpoint_id`` names a disabled endpoint: enable it first.
 
         Returns (new delivery id, replayed id) pairs; the new id is None on a dry run.
         """
+        if endpoint_id is not None:
+            self._refuse_disabled(tenant_id, endpoint_id)
         candidates = self.list_deliveries(
             tenant_id,
             status=DeliveryStatus.DEAD,
@@ -253,13 +259,30 @@ class EventRepository:
             unreplayed_only=True,
         )
         if dry_run:
-            return [(None, d.id) for d in candidates]
+            with self.db.read() as conn:
+                live = _replayable_endpoints(conn, {d.endpoint_id for d in candidates})
+            return [(None, d.id) for d in candidates if d.endpoint_id in live]
         with self.db.write() as conn:
             rows = conn.execute(
                 select(deliveries).where(deliveries.c.id.in_([d.id for d in candidates]))
             ).all()
             made = _replay_rows(conn, rows, now)
         return [(d.id, d.replay_of or "") for d in made]
+
+    def _refuse_disabled(self, tenant_id: str, endpoint_id: str) -> None:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(endpoints.c.enabled, endpoints.c.disabled_reason).where(
+                    endpoints.c.id == endpoint_id,
+                    endpoints.c.tenant_id == tenant_id,
+                    endpoints.c.deleted_at.is_(None),
+                )
+            ).first()
+        if row is not None and not row.enabled:
+            raise Conflict(
+                f"endpoint {endpoint_id} is disabled ({row.disabled_reason}): enable it first "
+                f"(harborctl endpoints enable {endpoint_id}), then replay"
+            )
 
 
 def _publish_in(
@@ -322,6 +345,7 @@ def _publish_in(
             subscriptions.c.tenant_id == tenant_id,
             subscriptions.c.event_type == event_type,
             endpoints.c.deleted_at.is_(None),
+            endpoints.c.enabled == true(),  # a disabled endpoint gets no new deliveries
         )
         .order_by(subscriptions.c.endpoint_id)
     ).scalars()
@@ -415,7 +439,7 @@ def _live_keys(
 
 
 def _subscribers(conn: Connection, new: Sequence[NewEvent]) -> dict[tuple[str, str], list[str]]:
-    """(tenant_id, event_type) → the live endpoints subscribed, ordered by id."""
+    """(tenant_id, event_type) → the live, enabled endpoints subscribed, ordered by id."""
     pairs = list({(e.tenant_id, e.event_type) for e in new})
     rows = conn.execute(
         select(subscriptions.c.tenant_id, subscriptions.c.event_type, subscriptions.c.endpoint_id)
@@ -423,6 +447,7 @@ def _subscribers(conn: Connection, new: Sequence[NewEvent]) -> dict[tuple[str, s
         .where(
             tuple_(subscriptions.c.tenant_id, subscriptions.c.event_type).in_(pairs),
             endpoints.c.deleted_at.is_(None),
+            endpoints.c.enabled == true(),  # a disabled endpoint gets no new deliveries
         )
         .order_by(subscriptions.c.endpoint_id)
     )
@@ -434,7 +459,7 @@ def _subscribers(conn: Connection, new: Sequence[NewEvent]) -> dict[tuple[str, s
 
 def _replay_rows(conn: Connection, rows: Sequence[Any], now: datetime) -> list[Delivery]:
     """New queued deliveries for the dead rows among ``rows`` not replayed yet whose
-    endpoint still exists."""
+    endpoint still exists and is enabled."""
     dead = [r for r in rows if r.status == DeliveryStatus.DEAD.value]
     if not dead:
         return []
@@ -443,14 +468,7 @@ def _replay_rows(conn: Connection, rows: Sequence[Any], now: datetime) -> list[D
             select(deliveries.c.replay_of).where(deliveries.c.replay_of.in_([r.id for r in dead]))
         ).scalars()
     )
-    live_endpoints = set(
-        conn.execute(
-            select(endpoints.c.id).where(
-                endpoints.c.id.in_({r.endpoint_id for r in dead}),
-                endpoints.c.deleted_at.is_(None),
-            )
-        ).scalars()
-    )
+    live_endpoints = _replayable_endpoints(conn, {r.endpoint_id for r in dead})
     new_rows = [
         queued_delivery_row(
             r.event_id, r.tenant_id, r.endpoint_id, now, r.trace_context, replay_of=r.id
@@ -461,3 +479,33 @@ def _replay_rows(conn: Connection, rows: Sequence[Any], now: datetime) -> list[D
     if new_rows:
         conn.execute(insert(deliveries), new_rows)
     return [delivery_from_values(r) for r in new_rows]
+
+
+def _replayable_endpoints(conn: Connection, endpoint_ids: set[str]) -> set[str]:
+    """Those of ``endpoint_ids`` a replay may go to: not deleted, enabled."""
+    if not endpoint_ids:
+        return set()
+    return set(
+        conn.execute(
+            select(endpoints.c.id).where(
+                endpoints.c.id.in_(endpoint_ids),
+                endpoints.c.deleted_at.is_(None),
+                endpoints.c.enabled == true(),
+            )
+        ).scalars()
+    )
+
+
+def _why_not_replayed(conn: Connection, row: Any) -> str:
+    """Why ``_replay_rows`` made nothing of a delivery: the text of its Conflict."""
+    if row.status != DeliveryStatus.DEAD.value:
+        return f"delivery {row.id} is {row.status}, not dead"
+    endpoint = conn.execute(select(endpoints).where(endpoints.c.id == row.endpoint_id)).one()
+    if endpoint.deleted_at is not None:
+        return f"delivery {row.id}: its endpoint {endpoint.id} was deleted"
+    if not endpoint.enabled:
+        return (
+            f"delivery {row.id}: its endpoint {endpoint.id} is disabled "
+            f"({endpoint.disabled_reason}); enable it first"
+        )
+    return f"delivery {row.id} was replayed already"

@@ -9,6 +9,7 @@ from harborctl.domain.models import (
     Attempt,
     Delivery,
     DeliveryStatus,
+    DisabledReason,
     Endpoint,
     Event,
     Subscription,
@@ -34,6 +35,13 @@ def endpoint_from_row(row: Any) -> Endpoint:
         max_attempts=row.max_attempts,
         created_at=row.created_at,
         secret=row.secret,
+        enabled=bool(row.enabled),
+        disabled_reason=DisabledReason(row.disabled_reason) if row.disabled_reason else None,
+        disabled_at=row.disabled_at,
+        failing_since=row.failing_since,
+        previous_secret=row.previous_secret,
+        previous_secret_until=row.previous_secret_until,
+        updated_at=row.updated_at or row.created_at,
     )
 
 

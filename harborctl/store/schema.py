@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import true
 from sqlalchemy.types import TypeDecorator
 
 
@@ -87,6 +89,14 @@ endpoints = Table(
     Column("max_attempts", Integer),
     Column("created_at", TS, nullable=False),
     Column("deleted_at", TS),
+    # the lifecycle (migration 0003): disabled (why, since when), failing since, rotation
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("disabled_reason", String(16)),  # domain.models.DisabledReason
+    Column("disabled_at", TS),
+    Column("failing_since", TS),  # first failed attempt after the last success
+    Column("previous_secret", String(200)),  # still signs until previous_secret_until
+    Column("previous_secret_until", TS),
+    Column("updated_at", TS),  # set on every change; created_at for rows older than 0003
 )
 
 subscriptions = Table(

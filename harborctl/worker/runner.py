@@ -26,6 +26,7 @@ from harborctl.outbound.http import WebhookClient
 from harborctl.queue.base import Consumer, Publisher
 from harborctl.queue.factory import make_consumer, make_publisher
 from harborctl.services.delivery import DeliveryProcessor
+from harborctl.services.lifecycle import EndpointLifecycle
 from harborctl.settings import Settings
 from harborctl.store import Store
 from harborctl.store.database import migrate, use_store_threads
@@ -73,7 +74,7 @@ class Worker:
             s, store.work, worker_id=self.worker_id, lease=lease, clock=utcnow
         )
         self.metrics.worker_backlog.set_function(lambda: consumer.held)
-        processor = self._processor(store.work, client, publisher, lease)
+        processor = self._processor(store, client, publisher, lease)
         metrics_runner = await self._serve_metrics()
         tasks = self._start(consumer, processor, store.work, publisher)
         log.info(
@@ -93,11 +94,12 @@ class Worker:
             log.info("worker %s stopped", self.worker_id)
 
     def _processor(
-        self, work: WorkRepository, client: WebhookClient, publisher: Publisher, lease: timedelta
+        self, store: Store, client: WebhookClient, publisher: Publisher, lease: timedelta
     ) -> DeliveryProcessor:
         s = self.settings
+        failing = s.disable_failing_endpoint_after_seconds
         return DeliveryProcessor(
-            work=work,
+            work=store.work,
             client=client,
             dead_letters=publisher,
             guards=EndpointGuards(
@@ -116,6 +118,9 @@ class Worker:
             worker_id=self.worker_id,
             lease=lease,
             clock=utcnow,
+            lifecycle=EndpointLifecycle(
+                store.admin, self.metrics, timedelta(seconds=failing) if failing else None
+            ),
         )
 
     def _start(

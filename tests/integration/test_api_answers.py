@@ -55,7 +55,7 @@ def _error(answer: httpx.Response) -> dict[str, Any]:
     [
         ("TRACE", "/healthz", {"GET"}),
         ("PUT", "/v1/tenants", {"GET", "POST"}),
-        ("PATCH", "/v1/tenants/{tenant}/endpoints/ep_x", {"GET", "DELETE"}),
+        ("PUT", "/v1/tenants/{tenant}/endpoints/ep_x", {"GET", "PATCH", "DELETE"}),
         ("GET", "/v1/tenants/{tenant}/events:publish", {"POST"}),
     ],
 )

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -383,3 +384,178 @@ def test_ingest_not_running_says_cannot_reach(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["endpoints", "list"], env=env)
     assert result.exit_code == 1
     assert f"cannot reach the ingest API at http://127.0.0.1:{port}" in one_error_line(result)
+
+
+# --- endpoints with a lifecycle -------------------------------------------------------------
+
+
+def _api(ingest: Ingest, who: TenantInfo) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"{ingest.url}/v1/tenants/{who.tenant_id}",
+        headers={"Authorization": f"Bearer {who.api_key}"},
+        timeout=10,
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": None}, "url"),
+        ({"url": "http://10.0.0.7/hook"}, "url"),  # the outbound request guard's ranges
+        ({"url": "http://2130706433/hook"}, "url"),  # 127.0.0.1 spelt as a number
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"rate_limit_rps": -1}, "rate_limit_rps"),
+        ({"enabled": None}, "enabled"),
+        ({"enabled": "maybe"}, "enabled"),
+        ({"description": "x" * 1001}, "description"),
+        ({"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, "secret"),
+        ({"colour": "blue"}, "colour"),
+        ({}, "body"),
+    ],
+)
+def test_patch_refuses_bad_input_naming_the_field_and_changes_nothing(
+    ingest: Ingest, body: dict[str, Any], field: str
+) -> None:
+    who = new_tenant(ingest, "patcher")
+    endpoint_id = new_endpoint(ingest, who)
+    with _api(ingest, who) as api:
+        before = api.get(f"/endpoints/{endpoint_id}").json()
+        # a good field beside the bad one is not applied either
+        answer = api.patch(f"/endpoints/{endpoint_id}", json={"max_attempts": 7, **body})
+        after = api.get(f"/endpoints/{endpoint_id}").json()
+    if body:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["field"] == field
+    else:  # max_attempts alone is a good request: the empty body is checked on its own
+        assert answer.status_code == 200
+        with _api(ingest, who) as api:
+            empty = api.patch(f"/endpoints/{endpoint_id}", json={})
+        assert empty.status_code == 422 and empty.json()["error"]["field"] == "body"
+        return
+    assert after == before
+
+
+def test_patch_changes_the_fields_given_and_another_tenant_gets_404(ingest: Ingest) -> None:
+    owner = new_tenant(ingest, "patch-owner")
+    intruder = new_tenant(ingest, "patch-intruder")
+    endpoint_id = new_endpoint(ingest, owner)
+    with _api(ingest, owner) as api:
+        changed = api.patch(
+            f"/endpoints/{endpoint_id}",
+            json={
+                "url": "https://hooks.example.com/v2",
+                "rate_limit_rps": 2.5,
+                "description": None,
+            },
+        )
+    assert changed.status_code == 200, changed.text
+    view = changed.json()["endpoint"]
+    assert (view["url"], view["rate_limit_rps"], view["description"]) == (
+        "https://hooks.example.com/v2",
+        2.5,
+        None,
+    )
+    assert view["enabled"] is True and view["updated_at"] >= view["created_at"]
+    assert "secret" not in json.dumps(changed.json()).replace("previous_secret_until", "")
+    with _api(ingest, intruder) as api:
+        theirs = api.patch(f"/endpoints/{endpoint_id}", json={"max_attempts": 1})
+    assert theirs.status_code == 404
+    with httpx.Client(headers={"Authorization": f"Bearer {intruder.api_key}"}) as api:
+        cross = api.patch(
+            f"{ingest.url}/v1/tenants/{owner.tenant_id}/endpoints/{endpoint_id}",
+            json={"max_attempts": 1},
+        )
+    assert cross.status_code in (403, 404)
+    with _api(ingest, owner) as api:
+        assert api.get(f"/endpoints/{endpoint_id}").json()["endpoint"]["max_attempts"] is None
+
+
+def test_cli_update_disable_enable_and_list_shows_why(ingest: Ingest) -> None:
+    who = new_tenant(ingest, "lifecycle-cli")
+    as_who = {"key": who.api_key, "tenant": who.tenant_id}
+    endpoint_id = new_endpoint(ingest, who)
+
+    updated = ok_json(
+        cli(
+            ingest, "endpoints", "update", endpoint_id, "--max-attempts", "3",
+            "--url", "https://hooks.example.com/new", "--clear", "description", "--json", **as_who,
+        )
+    )  # fmt: skip
+    view = updated["endpoint"]
+    assert (view["max_attempts"], view["url"], view["description"]) == (
+        3,
+        "https://hooks.example.com/new",
+        None,
+    )
+    disabled = ok_json(cli(ingest, "endpoints", "disable", endpoint_id, "--json", **as_who))
+    assert disabled["endpoint"]["enabled"] is False
+    assert disabled["endpoint"]["disabled_reason"] == "manual"
+
+    listed = ok_json(cli(ingest, "endpoints", "list", "--json", **as_who))
+    [row] = listed["endpoints"]
+    assert (row["enabled"], row["disabled_reason"]) == (False, "manual")
+    assert row["disabled_at"]
+    table = cli(ingest, "endpoints", "list", **as_who)
+    assert table.exit_code == 0 and "disabled: manual" in table.stdout
+
+    enabled = cli(ingest, "endpoints", "enable", endpoint_id, **as_who)
+    assert enabled.exit_code == 0, enabled.output
+    assert f"harborctl dlq replay --endpoint-id {endpoint_id}" in enabled.stderr
+    [row] = ok_json(cli(ingest, "endpoints", "list", "--json", **as_who))["endpoints"]
+    assert (row["enabled"], row["disabled_reason"], row["disabled_at"]) == (True, None, None)
+
+    nothing = cli(ingest, "endpoints", "update", endpoint_id, **as_who)
+    assert nothing.exit_code == 2 and "nothing to change" in one_error_line(nothing)
+    bad = cli(ingest, "endpoints", "update", endpoint_id, "--max-attempts", "0", **as_who)
+    assert bad.exit_code == 2 and "max_attempts" in one_error_line(bad)
+    blocked = cli(
+        ingest, "endpoints", "update", endpoint_id, "--url", "http://169.254.169.254/x", **as_who
+    )
+    assert blocked.exit_code == 2 and "field: url" in one_error_line(blocked)
+    missing = cli(ingest, "endpoints", "disable", "ep_missing", **as_who)
+    assert missing.exit_code == 4 and "ep_missing" in one_error_line(missing)
+
+
+def test_rotate_secret_shows_the_new_secret_once_and_the_overlap(ingest: Ingest) -> None:
+    who = new_tenant(ingest, "rotator")
+    as_who = {"key": who.api_key, "tenant": who.tenant_id}
+    endpoint_id = new_endpoint(ingest, who)
+
+    rotated = ok_json(
+        cli(
+            ingest, "endpoints", "rotate-secret", endpoint_id, "--overlap", "2h", "--json", **as_who
+        )
+    )
+    assert rotated["secret"].startswith("whsec_")
+    until = datetime.fromisoformat(rotated["endpoint"]["previous_secret_until"])
+    assert timedelta(hours=1, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=2)
+    shown = ok_json(cli(ingest, "endpoints", "get", endpoint_id, "--json", **as_who))
+    assert rotated["secret"] not in json.dumps(shown)  # never shown again
+
+    given = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
+    human = cli(
+        ingest, "endpoints", "rotate-secret", endpoint_id, "--secret", given, "--overlap", "0",
+        **as_who,
+    )  # fmt: skip
+    assert human.exit_code == 0, human.output
+    assert given in human.stdout and "The old secret signs no more." in human.stderr
+
+    with _api(ingest, who) as api:
+        default = api.post(f"/endpoints/{endpoint_id}:rotate-secret")
+        short = api.post(f"/endpoints/{endpoint_id}:rotate-secret", json={"secret": "whsec_eA=="})
+        long = api.post(
+            f"/endpoints/{endpoint_id}:rotate-secret", json={"overlap_seconds": 31 * 86400}
+        )
+        other = new_tenant(ingest, "not-the-rotator")
+    assert default.status_code == 200, default.text
+    until = datetime.fromisoformat(default.json()["endpoint"]["previous_secret_until"])
+    assert timedelta(hours=23) < until - datetime.now(UTC) <= timedelta(hours=24)  # the default
+    assert short.status_code == 422 and short.json()["error"]["field"] == "secret"
+    assert "24 to 64" in short.json()["error"]["message"]
+    assert long.status_code == 422 and long.json()["error"]["field"] == "overlap_seconds"
+    with _api(ingest, other) as api:
+        assert api.post(f"/endpoints/{endpoint_id}:rotate-secret").status_code == 404
+
+    bad = cli(ingest, "endpoints", "rotate-secret", endpoint_id, "--overlap", "soon", **as_who)
+    assert bad.exit_code == 2 and "--overlap" in one_error_line(bad)

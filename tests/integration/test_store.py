@@ -395,3 +395,221 @@ def test_record_many_records_only_what_this_worker_still_holds(store: Store) -> 
     assert done.status is DeliveryStatus.DELIVERED and [a.http_status for a in attempts] == [200]
     still, none = store.events.get_delivery(tenant_id, stolen)
     assert still.status is DeliveryStatus.INFLIGHT and none == []
+
+
+# --- endpoints with a lifecycle (migration 0003) ------------------------------------------
+
+NEW_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
+
+
+def test_update_changes_only_the_fields_given_and_another_tenant_gets_not_found(
+    store: Store,
+) -> None:
+    tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    later = T0 + timedelta(minutes=5)
+    before, after = store.admin.update_endpoint(
+        tenant_id,
+        endpoint_id,
+        {"url": "https://hooks.example.com/new", "max_attempts": 3, "description": "orders"},
+        later,
+    )
+    assert before.url == "http://127.0.0.1:9/0" and before.updated_at == T0
+    assert (after.url, after.max_attempts, after.description) == (
+        "https://hooks.example.com/new",
+        3,
+        "orders",
+    )
+    assert after.rate_limit_rps is None and after.enabled and after.updated_at == later
+    _, cleared = store.admin.update_endpoint(tenant_id, endpoint_id, {"description": None}, later)
+    assert cleared.description is None and cleared.max_attempts == 3
+    other_tenant, _ = _tenant_with_endpoints(store, 0)
+    with pytest.raises(NotFound):
+        store.admin.update_endpoint(other_tenant, endpoint_id, {"max_attempts": 1}, later)
+    with pytest.raises(ValidationError) as caught:
+        store.admin.update_endpoint(tenant_id, endpoint_id, {"secret": NEW_SECRET}, later)
+    assert caught.value.field == "secret"
+    assert store.admin.get_endpoint(tenant_id, endpoint_id).max_attempts == 3
+
+
+def test_disabling_by_hand_keeps_a_reason_and_enabling_starts_afresh(store: Store) -> None:
+    from harborctl.domain.models import DisabledReason
+
+    tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    store.admin.mark_failing(endpoint_id, T0)
+    gone_at = T0 + timedelta(hours=1)
+    assert store.admin.disable_endpoint(endpoint_id, DisabledReason.GONE, gone_at)
+    # disabling again (by hand) keeps the first reason and time
+    _, still = store.admin.update_endpoint(tenant_id, endpoint_id, {"enabled": False}, gone_at)
+    assert (still.enabled, still.disabled_reason, still.disabled_at) == (
+        False,
+        DisabledReason.GONE,
+        gone_at,
+    )
+    enabled_at = gone_at + timedelta(hours=1)
+    before, after = store.admin.update_endpoint(
+        tenant_id, endpoint_id, {"enabled": True}, enabled_at
+    )
+    assert not before.enabled and before.failing_since == T0
+    assert after.enabled and after.disabled_reason is None and after.disabled_at is None
+    assert after.failing_since is None  # failing starts afresh: no instant disable again
+    _, manual = store.admin.update_endpoint(tenant_id, endpoint_id, {"enabled": False}, enabled_at)
+    assert (manual.disabled_reason, manual.disabled_at) == (DisabledReason.MANUAL, enabled_at)
+    assert [e.enabled for e in store.admin.list_endpoints(tenant_id)] == [False]
+
+
+def test_a_disabled_endpoint_gets_no_new_deliveries_on_either_publish_path(store: Store) -> None:
+    from harborctl.store.events import NewEvent
+
+    tenant_id, [disabled, kept] = _tenant_with_endpoints(store, 2)
+    store.admin.update_endpoint(tenant_id, disabled, {"enabled": False}, T0)
+    event_id = _publish(store, tenant_id)
+    assert [d.endpoint_id for d in store.events.deliveries_for_event(tenant_id, event_id)] == [kept]
+    [outcome] = store.events.publish_many([NewEvent(tenant_id, "order.created", b"{}")], T0)
+    assert [d.endpoint_id for d in outcome.deliveries] == [kept]
+    store.admin.update_endpoint(tenant_id, disabled, {"enabled": True}, T0)
+    again = _publish(store, tenant_id)
+    assert len(store.events.deliveries_for_event(tenant_id, again)) == 2
+
+
+def test_the_worker_loads_the_endpoints_state_with_the_delivery(store: Store) -> None:
+    from harborctl.domain.models import DisabledReason
+
+    tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    event_id = _publish(store, tenant_id)
+    [delivery] = store.events.deliveries_for_event(tenant_id, event_id)
+    store.admin.mark_failing(endpoint_id, T0)
+    assert store.admin.disable_endpoint(endpoint_id, DisabledReason.GONE, T0)
+    item, taken = store.work.claim_work(delivery.id, "w1", T0, LEASE)
+    assert taken and item is not None
+    assert not item.endpoint.enabled and item.endpoint.disabled_reason is DisabledReason.GONE
+    [loaded] = store.work.load_many([delivery.id])
+    assert loaded is not None and loaded.endpoint.failing_since == T0
+
+
+def test_failing_since_is_the_first_failure_after_the_last_success(store: Store) -> None:
+    _, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    tenant_id = store.admin.list_tenants()[-1].id
+
+    def failing_since() -> datetime | None:
+        return store.admin.get_endpoint(tenant_id, endpoint_id).failing_since
+
+    store.admin.mark_failing(endpoint_id, T0)
+    store.admin.mark_failing(endpoint_id, T0 + timedelta(hours=1))  # not the first any more
+    assert failing_since() == T0
+    store.admin.mark_recovered(endpoint_id)
+    assert failing_since() is None
+    store.admin.mark_failing(endpoint_id, T0 + timedelta(hours=2))
+    assert failing_since() == T0 + timedelta(hours=2)
+
+
+def test_disabling_for_failing_happens_once_and_not_after_a_recovery(store: Store) -> None:
+    from harborctl.domain.models import DisabledReason
+
+    tenant_id, [endpoint_id, other] = _tenant_with_endpoints(store, 2)
+    period = timedelta(days=5)
+    now = T0 + period
+    store.admin.mark_failing(endpoint_id, T0)
+    store.admin.mark_failing(other, T0)
+    store.admin.mark_recovered(other)  # another worker saw a success meanwhile
+    assert not store.admin.disable_endpoint(other, DisabledReason.FAILING, now, now - period)
+    assert store.admin.disable_endpoint(endpoint_id, DisabledReason.FAILING, now, now - period)
+    assert not store.admin.disable_endpoint(endpoint_id, DisabledReason.GONE, now)  # already
+    shown = store.admin.get_endpoint(tenant_id, endpoint_id)
+    assert (shown.enabled, shown.disabled_reason, shown.disabled_at, shown.updated_at) == (
+        False,
+        DisabledReason.FAILING,
+        now,
+        now,
+    )
+    assert store.admin.get_endpoint(tenant_id, other).enabled
+
+
+def test_rotation_keeps_the_old_secret_for_the_overlap_then_it_is_erased(store: Store) -> None:
+    tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    old = store.admin.get_endpoint(tenant_id, endpoint_id).secret
+    rotated = store.admin.rotate_secret(tenant_id, endpoint_id, NEW_SECRET, timedelta(hours=24), T0)
+    assert (rotated.secret, rotated.previous_secret) == (NEW_SECRET, old)
+    assert rotated.previous_secret_until == T0 + timedelta(hours=24)
+    assert rotated.updated_at == T0
+    store.admin.drop_previous_secret(endpoint_id, T0 + timedelta(hours=23))  # not yet
+    assert store.admin.get_endpoint(tenant_id, endpoint_id).previous_secret == old
+    store.admin.drop_previous_secret(endpoint_id, T0 + timedelta(hours=24))
+    dropped = store.admin.get_endpoint(tenant_id, endpoint_id)
+    assert (dropped.secret, dropped.previous_secret, dropped.previous_secret_until) == (
+        NEW_SECRET,
+        None,
+        None,
+    )
+    third = "whsec_" + "WllZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVk="
+    twice = store.admin.rotate_secret(tenant_id, endpoint_id, third, timedelta(hours=1), T0)
+    again = store.admin.rotate_secret(tenant_id, endpoint_id, old, timedelta(hours=1), T0)
+    assert twice.previous_secret == NEW_SECRET
+    assert (again.secret, again.previous_secret) == (old, third)  # at most two secrets sign
+    at_once = store.admin.rotate_secret(tenant_id, endpoint_id, NEW_SECRET, timedelta(0), T0)
+    assert (at_once.previous_secret, at_once.previous_secret_until) == (None, None)
+    with pytest.raises(NotFound):
+        store.admin.rotate_secret(
+            _tenant_with_endpoints(store, 0)[0], endpoint_id, old, timedelta(0), T0
+        )
+
+
+def test_replay_waits_for_a_disabled_endpoint_to_be_enabled(store: Store) -> None:
+    tenant_id, [endpoint_id] = _tenant_with_endpoints(store, 1)
+    event_id = _publish(store, tenant_id)
+    [delivery] = store.events.deliveries_for_event(tenant_id, event_id)
+    _kill(store, delivery.id)
+    store.admin.update_endpoint(tenant_id, endpoint_id, {"enabled": False}, T0)
+    with pytest.raises(Conflict, match="is disabled \\(manual\\); enable it first"):
+        store.events.replay(tenant_id, delivery.id, T0)
+    for dry_run in (True, False):
+        with pytest.raises(Conflict, match="is disabled \\(manual\\): enable it first"):
+            store.events.replay_dead(
+                tenant_id, endpoint_id=endpoint_id, since=None, now=T0, dry_run=dry_run
+            )
+        # the whole DLQ: that endpoint's deliveries are left there, not named by a dry run
+        whole = store.events.replay_dead(
+            tenant_id, endpoint_id=None, since=None, now=T0, dry_run=dry_run
+        )
+        assert whole == []
+    store.admin.update_endpoint(tenant_id, endpoint_id, {"enabled": True}, T0)
+    [(new_id, old_id)] = store.events.replay_dead(
+        tenant_id, endpoint_id=endpoint_id, since=None, now=T0, dry_run=False
+    )
+    assert old_id == delivery.id and new_id is not None
+
+
+def test_migration_0003_keeps_existing_endpoints_enabled(database_url: str) -> None:
+    """A database at 0002 with an endpoint in it: after 0003 the endpoint is enabled, has
+    never failed, and was last changed when it was created."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from harborctl.store.database import MIGRATIONS_DIR
+
+    made = Store.open(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with made.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0002")
+        with made.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO tenants (id, name, created_at) VALUES ('ten_1', 'a', :t)"),
+                {"t": T0.replace(tzinfo=None)},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO endpoints (id, tenant_id, url, secret, created_at) "
+                    "VALUES ('ep_1', 'ten_1', 'http://x/', 'whsec_eA==', :t)"
+                ),
+                {"t": T0.replace(tzinfo=None)},
+            )
+        migrate(made.engine)
+        endpoint = made.admin.get_endpoint("ten_1", "ep_1")
+    finally:
+        made.dispose()
+    assert endpoint.enabled and endpoint.disabled_reason is None
+    assert endpoint.failing_since is None and endpoint.previous_secret is None
+    assert endpoint.updated_at == endpoint.created_at == T0

@@ -18,9 +18,10 @@ from harborctl.domain.attempt import (
     Retried,
     judge_attempt,
     judge_endpoint_deleted,
+    judge_endpoint_disabled,
 )
 from harborctl.domain.breaker import CircuitBreaker
-from harborctl.domain.models import DeliveryStatus, FailureReason
+from harborctl.domain.models import DeliveryStatus, DisabledReason, FailureReason
 from harborctl.domain.retry import RetryPolicy
 
 ACCEPTED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -169,6 +170,39 @@ def test_a_deleted_endpoint_is_dead_without_a_request_or_a_latency() -> None:
     assert outcome.metrics == (
         AttemptFinished(DeliveryStatus.DEAD, "ten_1", "ep_1", None),
         DeadLettered("ep_1", FailureReason.ENDPOINT_DELETED),
+    )
+
+
+def test_a_disabled_endpoint_is_dead_without_a_request_or_a_latency() -> None:
+    outcome = judge_endpoint_disabled(attempted(attempt_no=2), DisabledReason.GONE)
+    record = outcome.record
+    assert outcome.status is DeliveryStatus.DEAD and outcome.retry_in is None
+    assert (record.reason, record.error) == ("endpoint_disabled", "endpoint is disabled (gone)")
+    assert (record.attempt_no, record.http_status, record.duration_ms) == (2, None, 0.0)
+    assert outcome.metrics == (
+        AttemptFinished(DeliveryStatus.DEAD, "ten_1", "ep_1", None),
+        DeadLettered("ep_1", FailureReason.ENDPOINT_DISABLED),
+    )
+
+
+def test_the_attempt_that_disables_its_endpoint_is_dead_with_its_answer_kept() -> None:
+    """A 410 Gone would be retried as any 4xx; the endpoint is disabled instead, and the
+    delivery goes to the DLQ at once with the answer it got."""
+    gone = AttemptResult(
+        410, 0.25, reason=FailureReason.HTTP_4XX, error="HTTP 410 Gone", response_excerpt=b"bye"
+    )
+    retried = judge(gone)
+    assert retried.status is DeliveryStatus.FAILED  # what it would have been
+    outcome = judge_endpoint_disabled(attempted(), DisabledReason.GONE, gone, breaker_open=False)
+    record = outcome.record
+    assert outcome.status is DeliveryStatus.DEAD and outcome.retry_in is None
+    assert (record.http_status, record.reason) == (410, "endpoint_disabled")
+    assert record.error == "HTTP 410 Gone; endpoint is disabled (gone)"
+    assert (record.duration_ms, record.response_excerpt) == (250.0, "bye")
+    assert outcome.metrics == (
+        CircuitState("ep_1", False),
+        AttemptFinished(DeliveryStatus.DEAD, "ten_1", "ep_1", 0.25),
+        DeadLettered("ep_1", FailureReason.ENDPOINT_DISABLED),
     )
 
 

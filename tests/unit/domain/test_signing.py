@@ -43,6 +43,16 @@ def test_signature_headers() -> None:
     }
 
 
+def test_several_secrets_give_one_signature_each_in_order() -> None:
+    other = generate_secret()
+    both = signature_headers([SECRET, other], MSG_ID, TS, BODY)["webhook-signature"]
+    assert both == f"{EXPECTED} {sign(other, MSG_ID, TS, BODY)}"
+    for secret in (SECRET, other):
+        verify(secret, headers(both), BODY, now=TS)
+    with pytest.raises(SignatureError):
+        verify(generate_secret(), headers(both), BODY, now=TS)
+
+
 def test_verify_accepts_spec_example() -> None:
     verify(SECRET, headers(), BODY, now=TS)
 

@@ -26,6 +26,7 @@ CATALOGUE = {
     "harborhook_dlq": ("counter", {"endpoint_id", "reason"}),
     "harborhook_worker_backlog": ("gauge", set()),
     "harborhook_circuit_open": ("gauge", {"endpoint_id"}),
+    "harborhook_endpoints_disabled": ("counter", {"reason"}),
 }
 
 
@@ -38,6 +39,7 @@ def _exercised() -> Metrics:
     metrics.retried("e1", "http_5xx")
     metrics.dead_lettered("e1", "timeout")
     metrics.breaker_state("e1", False)
+    metrics.endpoint_disabled("gone")
     return metrics
 
 
@@ -61,7 +63,7 @@ def test_catalogue_matches_design_name_for_name() -> None:
 
 def test_counters_are_exposed_with_the_total_suffix() -> None:
     text = generate_latest(_exercised().registry).decode()
-    for name in ("events_published", "deliveries", "retries", "dlq"):
+    for name in ("events_published", "deliveries", "retries", "dlq", "endpoints_disabled"):
         assert f"harborhook_{name}_total{{" in text
 
 
@@ -158,3 +160,15 @@ def test_latency_observations_carry_the_trace_id_as_an_exemplar_in_openmetrics()
         'harborhook_deliveries_total{endpoint_id="ep_a",status="delivered",tenant_id="ten_a"} 2.0'
         in plain.decode()
     )
+
+
+def test_disabled_endpoints_are_counted_by_reason_from_the_closed_set() -> None:
+    from harborctl.domain.models import DisabledReason
+
+    metrics = Metrics()
+    for reason in (DisabledReason.GONE, DisabledReason.GONE, DisabledReason.FAILING):
+        metrics.endpoint_disabled(reason.value)
+    text = generate_latest(metrics.registry).decode()
+    assert 'harborhook_endpoints_disabled_total{reason="gone"} 2.0' in text
+    assert 'harborhook_endpoints_disabled_total{reason="failing"} 1.0' in text
+    assert {r.value for r in DisabledReason} == {"gone", "failing", "manual"}
