@@ -69,6 +69,9 @@ class Endpoint:
     max_attempts: int | None
     created_at: datetime
     secret: str = field(repr=False, default="")  # write-only: never serialised to clients
+    # consecutive failures that open this endpoint's circuit breaker (None: the worker's
+    # breaker_failure_threshold)
+    breaker_failure_threshold: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

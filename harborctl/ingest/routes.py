@@ -79,6 +79,7 @@ def create_endpoint(
         description=body.description,
         rate_limit_rps=body.rate_limit_rps,
         max_attempts=body.max_attempts,
+        breaker_failure_threshold=body.breaker_failure_threshold,
         now=utcnow(),
     )
     return {"endpoint": endpoint_view(endpoint), "secret": secret}

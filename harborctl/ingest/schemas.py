@@ -28,6 +28,8 @@ class EndpointCreate(_Body):
     description: str | None = Field(default=None, max_length=1000)
     rate_limit_rps: float | None = Field(default=None, gt=0, le=10_000)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
+    # consecutive failures that open the endpoint's circuit breaker; default: the worker's
+    breaker_failure_threshold: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("url")
     @classmethod
@@ -80,6 +82,7 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
         "description": endpoint.description,
         "rate_limit_rps": endpoint.rate_limit_rps,
         "max_attempts": endpoint.max_attempts,
+        "breaker_failure_threshold": endpoint.breaker_failure_threshold,
         "created_at": _iso(endpoint.created_at),
     }
 

@@ -78,6 +78,7 @@ class AdminRepository:
         rate_limit_rps: float | None,
         max_attempts: int | None,
         now: datetime,
+        breaker_failure_threshold: int | None = None,
     ) -> Endpoint:
         endpoint = Endpoint(
             id=new_id("ep"),
@@ -88,6 +89,7 @@ class AdminRepository:
             max_attempts=max_attempts,
             created_at=now,
             secret=secret,
+            breaker_failure_threshold=breaker_failure_threshold,
         )
         with self.db.write() as conn:
             conn.execute(
@@ -99,6 +101,7 @@ class AdminRepository:
                     description=description,
                     rate_limit_rps=rate_limit_rps,
                     max_attempts=max_attempts,
+                    breaker_failure_threshold=breaker_failure_threshold,
                     created_at=now,
                 )
             )

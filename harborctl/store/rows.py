@@ -34,6 +34,7 @@ def endpoint_from_row(row: Any) -> Endpoint:
         max_attempts=row.max_attempts,
         created_at=row.created_at,
         secret=row.secret,
+        breaker_failure_threshold=row.breaker_failure_threshold,
     )
 
 

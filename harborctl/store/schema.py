@@ -87,6 +87,7 @@ endpoints = Table(
     Column("max_attempts", Integer),
     Column("created_at", TS, nullable=False),
     Column("deleted_at", TS),
+    Column("breaker_failure_threshold", Integer),  # migration 0002
 )
 
 subscriptions = Table(
