@@ -10,6 +10,7 @@ from harborctl.cli import (
     backlog,
     bench,
     deliveries,
+    demo,
     dlq,
     endpoints,
     events,
@@ -45,6 +46,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
+demo.register(app)  # demo
 
 
 def main() -> None:
