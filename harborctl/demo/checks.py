@@ -70,10 +70,11 @@ def metric_queries(
     *,
     short_window: str,
     nsq: bool,
+    jobs: Sequence[str] = ("ingest", "worker", "monitor", "prometheus", "alertmanager"),
 ) -> list[MetricQuery]:
     """The queries checked for the demo's tenant: DESIGN.md's metric catalogue, the
     recording rules the alerts read (``short_window``: the fast burn alert's short window in
-    the profile that runs), and every scrape job up."""
+    the profile that runs), and a scrape target of every job (``alerting.jobs``)."""
     tenant = f'tenant_id="{tenant_id}"'
     endpoints = f'endpoint_id=~"{"|".join(sorted(endpoint_ids.values()))}"'
     dead = endpoint_ids.get("dead", "")
@@ -108,7 +109,7 @@ def metric_queries(
         MetricQuery(
             "scrape targets up",
             "max by (job) (up)",
-            {"job": frozenset({"ingest", "worker", "monitor", "prometheus", "alertmanager"})},
+            {"job": frozenset(jobs)},
         ),
     ]
     if nsq:

@@ -1,4 +1,5 @@
-"""Alertmanager's webhook notifications as the demo's recorder received them (pure).
+"""Alertmanager's webhook notifications as the demo's recorder received them, and its verdict
+on the other receivers of the same route (pure).
 
 The body is Alertmanager's webhook JSON, version 4
 (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config): ``status`` of the
@@ -9,10 +10,12 @@ group (``resolved`` once every alert in it is), ``receiver``, and ``alerts`` eac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from harborctl.alerting.verdict import Counters, NotifyEvent, ReceiverVerdict
 
 
 @dataclass(frozen=True)
@@ -82,3 +85,57 @@ def first_resolved(
         if about and all(a.status == "resolved" for a in about):
             return notification
     return None
+
+
+def route_verdicts(
+    expected: Mapping[str, Sequence[str]],
+    grown: Mapping[str, Counters],
+    events: Sequence[NotifyEvent],
+    *,
+    each: int,
+    recorder_kinds: Sequence[str] = ("webhook",),
+    final: bool,
+) -> list[ReceiverVerdict]:
+    """Alertmanager's verdict on each receiver of ``expected`` (name → integration types) that
+    shares one route with the demo's recorder: each of them was sent ``each`` notifications
+    (as many as the recorder got). ``grown``: the notification counters' increase per
+    integration since then; ``events``: what its log said per receiver. Delivered once an
+    integration counted ``each`` successes for every receiver of that type (the recorder's
+    ``recorder_kinds`` included); failed when the log names the receiver's error, or at the
+    deadline (``final``) with fewer successes; pending otherwise."""
+    verdicts = []
+    for receiver, kinds in expected.items():
+        result: ReceiverVerdict | None = None
+        for kind in kinds:
+            sharing = sum(1 for types in expected.values() if kind in types)
+            needed = each * (sharing + list(recorder_kinds).count(kind))
+            succeeded = grown.get(kind, Counters()).successful_requests
+            errors = [
+                e for e in events
+                if e.receiver == receiver and e.integration_type == kind and not e.delivered
+            ]  # fmt: skip
+            if needed and succeeded >= needed:
+                continue
+            if errors and (final or any(e.gave_up for e in errors)):
+                result = ReceiverVerdict(
+                    receiver, tuple(kinds), "failed", errors[-1].error or "failed", "log"
+                )
+            elif final:
+                result = ReceiverVerdict(
+                    receiver, tuple(kinds), "failed",
+                    f"Alertmanager counted {succeeded:g} of {needed} successful {kind} "
+                    "notifications; its log names the receiver's error",
+                    "metrics",
+                )  # fmt: skip
+            else:
+                result = ReceiverVerdict(receiver, tuple(kinds), "pending")
+            break
+        delivered = ReceiverVerdict(
+            receiver,
+            tuple(kinds),
+            "delivered",
+            f"Alertmanager counted {each} notification(s) to it",
+            "metrics",
+        )
+        verdicts.append(result or delivered)
+    return verdicts

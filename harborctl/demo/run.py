@@ -47,13 +47,17 @@ from harborctl.alerting.verdict import (
     NotifyEvent,
     ReceiverVerdict,
     increase,
-    judge,
     parse_counters,
     parse_log_line,
 )
 from harborctl.client import ApiClient, client_from_settings
 from harborctl.demo import checks, scenario
-from harborctl.demo.notifications import first_firing, first_resolved, notifications
+from harborctl.demo.notifications import (
+    first_firing,
+    first_resolved,
+    notifications,
+    route_verdicts,
+)
 from harborctl.demo.receivers import RECORDER, WEBHOOKS, ReceiverPair
 from harborctl.demo.restore import Changes, FileSnapshot, interrupts_deferred
 from harborctl.demo.summary import Summary, first_success_latencies, summarize
@@ -427,7 +431,7 @@ class DemoRun:
         self.observer.step(
             f"publishing for {self.options.duration:g}s at {self.options.rate:g} events/s"
         )
-        watch = _NotifyWatch(self.settings, self.notify)
+        watch = _NotifyWatch(self.settings, self.notify, self.receivers)
         self.publisher = Publisher(
             self.api, self.result.tenant_id, self.options.rate, self.options.seed
         )
@@ -512,6 +516,7 @@ class DemoRun:
             self.result.endpoints,
             short_window=demo.short,
             nsq=self.result.transport == "nsq",
+            jobs=self.settings.alerting.jobs.expected(),
         )
         answers: list[tuple[checks.MetricQuery, Any]] = []
         with PrometheusClient(self.settings.prometheus_url) as prometheus:
@@ -595,7 +600,7 @@ class DemoRun:
         dead = scenario.endpoint(scenario.DEAD)
         dead_id = self.result.endpoints[scenario.DEAD]
         self.observer.step("healing: the dead endpoint recovers, its DLQ is replayed")
-        watch = _NotifyWatch(self.settings, self.notify)
+        watch = _NotifyWatch(self.settings, self.notify, self.receivers)
         healed_at = datetime.now(UTC)
         self._switch(dead.path, scenario.HEALED_BEHAVIOUR)
         heal_started = time.monotonic()
@@ -815,12 +820,15 @@ class DemoRun:
 
 
 class _NotifyWatch:
-    """Alertmanager's verdict on the --notify receivers since it was made: its notification
-    counters and its log (``harborctl.alerting.verdict``, as ``alerts send-test`` reads them)."""
+    """Alertmanager's verdict on the --notify receivers for the notifications the recorder
+    got since the watch began (they share its route: each got as many), from Alertmanager's
+    counters and log (``harborctl.alerting.verdict``, as ``alerts send-test`` reads them)."""
 
-    def __init__(self, settings: Settings, names: Sequence[str]) -> None:
+    def __init__(self, settings: Settings, names: Sequence[str], receivers: ReceiverPair) -> None:
         self.settings = settings
         self.names = list(names)
+        self.receivers = receivers
+        self.start = len(receivers.records(RECORDER))
         self.expected: dict[str, list[str]] = {}
         self.before: dict[str, Counters] = {}
         self.events: list[NotifyEvent] = []
@@ -841,9 +849,10 @@ class _NotifyWatch:
             return []
         if self.follower:
             self.events += [e for line in self.follower.new_lines() for e in parse_log_line(line)]
+        each = len(notifications(self.receivers.records(RECORDER, self.start)))
         with AlertmanagerClient(self.settings.alertmanager_url) as client:
             grown = increase(parse_counters(client.metrics_text()), self.before)
-        return judge(self.expected, grown, self.events, now=datetime.now(UTC), final=final)
+        return route_verdicts(self.expected, grown, self.events, each=each, final=final)
 
     def wait(self, seconds: float) -> list[ReceiverVerdict]:
         deadline = _deadline(seconds)

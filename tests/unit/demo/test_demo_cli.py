@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -28,8 +28,8 @@ def _passing() -> DemoResult:
 class FakeRun:
     """Stands in for DemoRun: answers ``outcome`` (or raises KeyboardInterrupt)."""
 
-    seen: list[DemoOptions] = []
-    outcome: DemoResult | None = None
+    seen: ClassVar[list[DemoOptions]] = []
+    outcome: ClassVar[DemoResult | None] = None
 
     def __init__(self, options: DemoOptions, observer: Any, sources: Any) -> None:
         FakeRun.seen.append(options)

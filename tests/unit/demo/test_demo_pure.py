@@ -12,10 +12,15 @@ from typing import Any
 import pytest
 
 from harborctl.alerting.profiles import Profile, rule_profile
-from harborctl.alerting.verdict import ReceiverVerdict
+from harborctl.alerting.verdict import Counters, NotifyEvent, ReceiverVerdict
 from harborctl.alerting_spec import AlertingSpec, SloSpec, burn_threshold
 from harborctl.demo import checks, scenario
-from harborctl.demo.notifications import first_firing, first_resolved, notifications
+from harborctl.demo.notifications import (
+    first_firing,
+    first_resolved,
+    notifications,
+    route_verdicts,
+)
 from harborctl.demo.restore import Changes, FileSnapshot
 from harborctl.demo.summary import first_success_latencies, percentile, summarize
 from harborctl.telemetry.trace_model import span_from_record
@@ -101,6 +106,33 @@ def test_firing_then_resolved_from_the_recorder() -> None:
     assert resolved is not None and resolved.received_at.second == 40
     assert first_resolved(found, "Other") is None
     assert first_firing(found, "Nothing") is None
+
+
+def test_route_verdicts_count_what_every_receiver_of_the_route_was_sent() -> None:
+    expected = {"slack": ["slack"], "hook": ["webhook"]}
+
+    def verdicts(
+        slack: float, webhook: float, final: bool = False, events: list[NotifyEvent] | None = None
+    ) -> dict[str, tuple[str, str | None]]:
+        grown = {"slack": Counters(requests=slack), "webhook": Counters(requests=webhook)}
+        found = route_verdicts(expected, grown, events or [], each=2, final=final)
+        return {v.receiver: (v.result, v.detail) for v in found}
+
+    # two notifications each: slack's 2 are enough, the webhook type needs 2 for the
+    # recorder and 2 for hook
+    assert verdicts(2, 2) == {
+        "slack": ("delivered", "Alertmanager counted 2 notification(s) to it"),
+        "hook": ("pending", None),
+    }
+    assert verdicts(2, 4)["hook"][0] == "delivered"
+    late = verdicts(1, 4, final=True)["slack"]
+    assert late == (
+        "failed",
+        "Alertmanager counted 1 of 2 successful slack notifications; its log names the "
+        "receiver's error",
+    )
+    error = NotifyEvent("slack", "slack[0]", False, "403: invalid_token", gave_up=True)
+    assert verdicts(0, 4, events=[error])["slack"] == ("failed", "403: invalid_token")
 
 
 # --- checks: traces and logs --------------------------------------------------------------------
