@@ -94,8 +94,8 @@ def generate(
         "--profile",
         help="normal: the rules as the spec says. demo: every window, `for` duration, the "
         "evaluation interval and Alertmanager's waits divided by 60 (an hour becomes a "
-        "minute), so a burn-rate alert fires within about a minute; `--profile normal` (or "
-        "`harborctl up`) restores the normal rules.",
+        "minute), so a burn-rate alert fires within about a minute (`harborctl demo` uses "
+        "it); `--profile normal` (or `harborctl up`) restores the normal rules.",
     ),
     as_json: JsonFlag = False,
 ) -> None:

@@ -227,17 +227,20 @@ def demo(
     seed: int | None = typer.Option(None, "--seed", help="Random seed of the event mix."),
     as_json: JsonFlag = False,
 ) -> None:
-    """Prove the whole loop here: events to deliveries, traces, logs, metrics, an alert in
-    your inbox, and back.
+    """Prove the whole loop here: events, deliveries, traces, logs, metrics,
+    an alert in your inbox, and back. About a minute or two.
 
-    Starts the stack if it is not running (and stops it afterwards unless --keep); creates a
-    demo tenant whose endpoints on a local receiver are healthy, flaky, slow, rate-limited
-    and dead; publishes mixed traffic with a live summary; shows one delivery's trace and
-    its log lines; switches the alert rules to the demo profile so the dead endpoint's burn
-    pages within about a minute, through Alertmanager, to a local recorder and the
-    receivers named with --notify; heals the endpoint, replays its DLQ and waits for the
-    resolution. Then puts everything back (normal rules, your Alertmanager config, byte for
-    byte; Ctrl-C too) and prints a check per pillar. About two to three minutes.
+    Starts the stack if it is not running (stops it again unless --keep).
+    A demo tenant's endpoints on a local receiver are healthy, flaky,
+    slow, rate-limited and dead; mixed traffic flows with a live summary;
+    one delivery's trace and log lines are shown. On the demo alert
+    profile the dead endpoint's burn pages within seconds, through
+    Alertmanager, to a local recorder and the --notify receivers; then
+    the endpoint heals, its DLQ is replayed, the alert resolves.
+
+    Everything is put back (normal rules, your Alertmanager config byte
+    for byte), Ctrl-C too; a check per pillar; exit code 1 names each
+    check that failed.
     """
     from harborctl.cli.stack import _load_settings
     from harborctl.demo.restore import interrupt_on_sigterm
@@ -263,6 +266,7 @@ def demo(
     out = err_console if as_json else console
     observer = TerminalObserver(out, quiet=as_json)
     run = DemoRun(options, observer, Sources(traces=_trace_source, logs=_log_source))
+    run.preflight()  # nothing changed yet: a problem is one line and its exit code
     restore_sigterm = interrupt_on_sigterm()
     interrupted = False
     try:

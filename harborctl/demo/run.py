@@ -66,7 +66,8 @@ from harborctl.domain.signing import generate_secret
 from harborctl.errors import ConfigError, HarborHookError, NotFound, StackError
 from harborctl.settings import Settings, ensure_admin_key, load_settings
 from harborctl.stack.native import NativeStack
-from harborctl.stack.plan import StackOptions, plan_stack
+from harborctl.stack.plan import StackOptions, StackPlan, plan_stack
+from harborctl.stack.status import StackStatus
 from harborctl.store import Store
 from harborctl.telemetry.log_query import LogEntry, LogQuery
 from harborctl.telemetry.log_tail import LogSource
@@ -207,6 +208,9 @@ class DemoRun:
         self.traffic_started = 0.0
         self._interrupt_notes = 0
         self.failed_before: dict[str, float] | None = None
+        self.checked = False
+        self.plan: StackPlan | None = None
+        self.running: StackStatus | None = None
 
     # ----------------------------------------------------------------------------- the run
 
@@ -249,11 +253,14 @@ class DemoRun:
 
     # ----------------------------------------------------------------------------- stack
 
-    def _stack(self) -> None:
+    def preflight(self) -> None:
+        """What must hold before anything changes, else the error (one line for the CLI):
+        every --notify name a receiver; Prometheus and Alertmanager installed; a running
+        stack healthy and running both. ``run`` calls it when the caller did not."""
         settings = self.settings
         self.notify = self._notify_names()
-        plan = plan_stack(settings, self.options.stack)
-        names = {component.name for component in plan.components}
+        self.plan = plan_stack(settings, self.options.stack)
+        names = {component.name for component in self.plan.components}
         missing = [name for name in ("prometheus", "alertmanager") if name not in names]
         if missing:
             raise ConfigError(
@@ -261,13 +268,30 @@ class DemoRun:
                 f"needs {' and '.join(missing)} (Debian packages prometheus, "
                 "prometheus-alertmanager; scripts/bootstrap installs them)",
             )
-        native = NativeStack(plan.layout)
-        current = native.status()
+        self.running = NativeStack(self.plan.layout).status()
+        if self.running is not None:
+            if not self.running.healthy:
+                raise StackError(
+                    "the running stack is not healthy: see `harborctl status`, or restart it "
+                    "with `harborctl down && harborctl up`"
+                )
+            if not {"prometheus", "alertmanager"} <= {c.name for c in self.running.components}:
+                raise StackError(
+                    "the running stack has no Prometheus or Alertmanager (started before they "
+                    "were installed?): restart it with `harborctl down && harborctl up`"
+                )
+        self.checked = True
+
+    def _stack(self) -> None:
+        if not self.checked:
+            self.preflight()
+        assert self.plan is not None
+        native = NativeStack(self.plan.layout)
+        current = self.running
         if current is None:
             self.observer.step("starting the stack")
-            ensure_admin_key(settings)
-            started = native.up(plan, timeout=self.options.start_timeout)
-            current = started.status
+            ensure_admin_key(self.settings)
+            current = native.up(self.plan, timeout=self.options.start_timeout).status
             self.result.started_stack = True
             if self.options.keep:
                 self.result.kept_stack = True
@@ -277,17 +301,6 @@ class DemoRun:
                 f"stack up ({current.transport}) in the state dir {current.state_dir}"
             )
         else:
-            running = {c.name for c in current.components}
-            if not current.healthy:
-                raise StackError(
-                    "the running stack is not healthy: see `harborctl status`, or restart it "
-                    "with `harborctl down && harborctl up`"
-                )
-            if not {"prometheus", "alertmanager"} <= running:
-                raise StackError(
-                    "the running stack has no Prometheus or Alertmanager (started before they "
-                    "were installed?): restart it with `harborctl down && harborctl up`"
-                )
             self.observer.done(f"stack already running ({current.transport}): using it")
         self.result.transport = current.transport
         self.settings = load_settings()  # what the stack decided: its URLs and transport

@@ -36,6 +36,12 @@ class FakeRun:
         self.result = DemoResult()
         self.result.checked[checks.RESTORED] = checks.Check(checks.RESTORED, True, "as before")
 
+    def preflight(self) -> None:
+        if "nobody" in FakeRun.seen[-1].notify:
+            from harborctl.errors import ConfigError
+
+            raise ConfigError("--notify", "no receiver named 'nobody'")
+
     def run(self) -> DemoResult:
         if FakeRun.outcome is None:
             self.result.interrupted = True
@@ -98,3 +104,10 @@ def test_bad_notify_is_exit_2(value: str) -> None:
     assert result.exit_code == 2
     assert "--notify" in result.stderr
     assert FakeRun.seen == []
+
+
+def test_a_preflight_problem_is_one_line_and_runs_nothing() -> None:
+    result = runner.invoke(app, ["demo", "--notify", "nobody"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --notify: no receiver named 'nobody'"
+    assert result.stdout == ""
