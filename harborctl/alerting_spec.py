@@ -62,6 +62,21 @@ class SloSpec(_Model):
     bad_statuses: tuple[Literal["dead", "failed"], ...] = Field(default=("dead",), min_length=1)
     latency_p99_seconds: float = Field(default=60.0, gt=0)  # event accepted -> delivered
 
+    @property
+    def bad_regex(self) -> str:
+        """The ``status`` regex of deliveries that count against the objective (``dead``)."""
+        return "|".join(sorted(set(self.bad_statuses)))
+
+    @property
+    def outcome_regex(self) -> str:
+        """The ``status`` regex of every final outcome the SLI divides by (``dead|delivered``)."""
+        return "|".join(sorted({"delivered", *self.bad_statuses}))
+
+    @property
+    def error_budget(self) -> float:
+        """The share of deliveries allowed to go bad: 1 - objective (0.01 for 99%)."""
+        return round(1.0 - self.delivery_success_objective, 12)
+
 
 class ForDurations(_Model):
     """How long a condition must hold before its alert fires (tests shorten these)."""
@@ -133,6 +148,17 @@ class BurnWindow:
     short: str
     factor: float
 
+    @property
+    def alert_name(self) -> str:
+        """The alert that fires when both windows burn faster than ``factor``."""
+        return BURN_ALERT_NAMES[self.severity]
+
+
+BURN_ALERT_NAMES: dict[BurnSeverity, str] = {
+    "page": "HarborHookErrorBudgetBurnFast",
+    "ticket": "HarborHookErrorBudgetBurnSlow",
+}
+
 
 BURN_WINDOWS: tuple[BurnWindow, ...] = (
     BurnWindow("page", "1h", "5m", 14.4),
@@ -146,3 +172,13 @@ RATIO_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 def burn_threshold(slo: SloSpec, window: BurnWindow) -> float:
     """The error ratio at which ``window`` fires: burn rate x error budget."""
     return round(window.factor * (1.0 - slo.delivery_success_objective), 12)
+
+
+def number_text(value: float) -> str:
+    """A threshold as PromQL and people read it: 0.144, 60, 0.5 (no float noise)."""
+    return f"{value:.10g}"
+
+
+def percent_text(value: float) -> str:
+    """A ratio as a percentage: 0.99 -> ``99%``."""
+    return f"{value * 100:.6g}%"

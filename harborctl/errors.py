@@ -10,6 +10,7 @@
      ├── Conflict               the request collides with existing state
      ├── Unauthorized           missing or unknown API key
      ├── StoreError             the database failed
+     ├── Overloaded             too much waiting already: retry later (503 + Retry-After)
      ├── TransportError         the queue (nsqd) failed
      ├── ApiError               the ingest API answered an error (CLI side)
      ├── StackError             starting/stopping the local stack failed
@@ -72,6 +73,17 @@ class Unauthorized(HarborHookError):
 
 class StoreError(HarborHookError):
     pass
+
+
+class Overloaded(HarborHookError):
+    """More work is waiting than can be done in time; nothing of this request was done.
+
+    Answered as 503 with ``Retry-After: retry_after`` (seconds): retrying later is safe.
+    """
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TransportError(HarborHookError):

@@ -6,6 +6,8 @@
       harborhook.db                   SQLite database of the embedded default
       harborhook.yaml                 optional config file (HARBORHOOK_CONFIG overrides)
       admin.key                       the generated admin API key, 0600
+      compose/                        the compose stack's overlay (`harborctl compose overlay`)
+      jaeger/jaeger.yaml              Jaeger's config in the native stack
       run/                            supervisord.sock, .pid, .conf; stack.json (the plan
                                       `up` started); settings.json (what it decided);
                                       up.lock (one `up` at a time)
@@ -17,6 +19,7 @@
       alerting/secrets/<name>         one secret per receiver, 0600, dir 0700
       alertmanager/alertmanager.yml   generated, 0600; alertmanager/data/
       prometheus/prometheus.yml       generated; prometheus/rules/*.yml; prometheus/data/
+      grafana/dashboards/*.json       generated Grafana dashboards
 
 Pure: naming a path creates nothing.
 """
@@ -86,6 +89,16 @@ class StateLayout:
     def up_lock_file(self) -> Path:
         """Held (flock) by ``harborctl up`` while it starts the stack."""
         return self.run_dir / "up.lock"
+
+    @property
+    def compose_dir(self) -> Path:
+        """The compose stack's overlay: your config and receivers (``compose_overlay``)."""
+        return self.root / "compose"
+
+    @property
+    def jaeger_config(self) -> Path:
+        """Jaeger's config when the native stack runs it (``harborctl.stack.jaeger``)."""
+        return self.root / "jaeger" / "jaeger.yaml"
 
     @property
     def process_logs_dir(self) -> Path:
@@ -166,3 +179,10 @@ class StateLayout:
     @property
     def prometheus_data_dir(self) -> Path:
         return self.prometheus_dir / "data"
+
+    # dashboards -------------------------------------------------------------------------
+
+    @property
+    def dashboards_dir(self) -> Path:
+        """The generated Grafana dashboards (``harborctl dashboards generate``)."""
+        return self.root / "grafana" / "dashboards"

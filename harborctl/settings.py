@@ -25,7 +25,9 @@ from pydantic_settings import (
 )
 
 from harborctl.alerting_spec import AlertingSpec, Duration, SloSpec
+from harborctl.domain.address_policy import IPNetwork, parse_cidrs
 from harborctl.errors import ConfigError
+from harborctl.grafana_spec import GrafanaSpec
 from harborctl.layout import StateLayout
 
 ENV_PREFIX = "HARBORHOOK_"
@@ -107,6 +109,10 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8080, ge=0, le=65535)
     admin_key: str | None = None
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
+    # admission: a publish waits at most this long for its turn to be written (else 503 with
+    # Retry-After, nothing stored), and at most this many wait at once
+    publish_deadline_seconds: float = Field(default=5.0, gt=0)
+    publish_max_waiting: int = Field(default=5000, ge=1)
     # arrays/objects nested in a publish body, the envelope included (domain.strict_json)
     max_payload_depth: int = Field(default=64, ge=2, le=512)
 
@@ -117,6 +123,9 @@ class Settings(BaseSettings):
     worker_shutdown_grace: float = Field(default=30.0, ge=0)
     delivery_lease_seconds: float = Field(default=30.0, gt=0)
     connect_timeout: float = Field(default=2.0, gt=0)
+    # CIDRs the outbound request guard lets deliveries reach although they are loopback,
+    # private, link-local, ... (domain.address_policy); `harborctl up` opens loopback
+    outbound_allow_cidrs: list[str] = []
     total_timeout: float = Field(default=5.0, gt=0)
 
     # retry policy defaults (per endpoint max_attempts overrides)
@@ -152,15 +161,18 @@ class Settings(BaseSettings):
     # --- SLOs and alerting ---
     slo: SloSpec = SloSpec()  # YAML section `slo:` (harborctl.alerting_spec)
     alerting: AlertingSpec = AlertingSpec()  # YAML section `alerting:`
+    grafana: GrafanaSpec = GrafanaSpec()  # YAML section `grafana:` (harborctl.grafana_spec)
 
     # --- tracing and logs ---
     otlp_endpoint: str | None = None  # OTLP/HTTP base, e.g. http://tempo:4318; None: span file
     trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
     trace_export_delay_ms: int = Field(default=1000, ge=1)  # batch export interval
-    tempo_url: str | None = None  # e.g. http://127.0.0.1:3200; None: read the span file
+    tempo_url: str | None = None  # e.g. http://127.0.0.1:3200 (traces read from Tempo)
+    jaeger_url: str | None = None  # Jaeger's query API, e.g. http://127.0.0.1:16686
     loki_url: str | None = None  # e.g. http://127.0.0.1:3100; None: read the log files
     log_dir: Path | None = None  # default <state_dir>/logs
     log_to_file: bool = True  # JSON lines files under log_dir (off in containers: stdout only)
+    log_to_stdout: bool = True  # the native stack turns it off: its supervisor copies stdout
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("nsqd_tcp_addresses", "nsqlookupd_http_addresses")
@@ -171,6 +183,17 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise ValueError(f"{item!r} is not host:port (port 1-65535)")
         return value
+
+    @field_validator("outbound_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        parse_cidrs(value)  # ValueError names the bad entry
+        return value
+
+    @property
+    def outbound_allow(self) -> tuple[IPNetwork, ...]:
+        """``outbound_allow_cidrs`` as networks."""
+        return parse_cidrs(self.outbound_allow_cidrs)
 
     @field_validator("deliveries_topic", "dlq_topic", "worker_channel")
     @classmethod
@@ -183,7 +206,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "api_url", "prometheus_url", "alertmanager_url", "otlp_endpoint", "tempo_url", "loki_url"
+        "api_url",
+        "prometheus_url",
+        "alertmanager_url",
+        "otlp_endpoint",
+        "tempo_url",
+        "jaeger_url",
+        "loki_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

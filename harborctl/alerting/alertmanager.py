@@ -319,5 +319,9 @@ def render_alertmanager_config(
         notify, receivers, secret_files, secrets, webhook_url_file, route
     )
     inline = not webhook_url_file and any(isinstance(r, WebhookReceiver) for r in receivers)
-    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
-    return _header(receivers_file, inline) + body
+    return _header(receivers_file, inline) + dump_alertmanager_config(config)
+
+
+def dump_alertmanager_config(config: AlertmanagerConfig) -> str:
+    """The YAML text of ``config`` (no header), notification texts as literal blocks."""
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)

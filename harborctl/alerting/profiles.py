@@ -14,7 +14,8 @@
     interval at least ``MIN_RULE_INTERVAL_SECONDS`` (evaluating faster than Prometheus scrapes
     sees nothing new), Alertmanager's waits at least one second. Every alert carries the
     label ``profile="demo"``, so its notifications say what they are and Alertmanager can
-    tell them apart.
+    tell them apart. The error ratio is recorded over the normal windows as well, so the
+    dashboards, which read those recordings, keep drawing.
 
 ::
 
@@ -133,7 +134,10 @@ def _demo_windows() -> RuleWindows:
     )
     return RuleWindows(
         burn_windows=burn,
-        ratio_windows=tuple(dict.fromkeys(_window(w) for w in normal.ratio_windows)),
+        # the normal windows are recorded too: the dashboards read them
+        ratio_windows=tuple(
+            dict.fromkeys([*(_window(w) for w in normal.ratio_windows), *normal.ratio_windows])
+        ),
         rule_failures=_window(normal.rule_failures),
         notifications_failed=_window(normal.notifications_failed),
         backlog_growth=_window(normal.backlog_growth),

@@ -11,6 +11,8 @@ from harborctl.alerting_spec import (
     SloSpec,
     burn_threshold,
     duration_seconds,
+    number_text,
+    percent_text,
 )
 from harborctl.render import render_template
 
@@ -53,21 +55,6 @@ ALERTS: tuple[AlertInfo, ...] = (
               "p99 accepted-to-delivered latency above the objective"),
 )  # fmt: skip
 
-BURN_ALERT_NAMES = {
-    "page": "HarborHookErrorBudgetBurnFast",
-    "ticket": "HarborHookErrorBudgetBurnSlow",
-}
-
-
-def _number(value: float) -> str:
-    """A threshold as PromQL/people read it: 0.144, 60, 0.5 (no float noise)."""
-    return f"{value:.10g}"
-
-
-def _percent(value: float) -> str:
-    return f"{value * 100:.6g}%"
-
-
 def _exhaustion(slo: SloSpec, factor: float) -> str:
     hours = duration_seconds(slo.window) / factor / 3600
     return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"
@@ -85,17 +72,15 @@ def rules_context(
     alert (the demo profile's ``profile="demo"``).
     """
     windows = windows or RuleWindows()
-    bad = sorted(set(slo.bad_statuses))
-    outcomes = sorted({"delivered", *bad})
     burn_alerts = [
         {
-            "name": BURN_ALERT_NAMES[window.severity],
+            "name": window.alert_name,
             "severity": window.severity,
             "long": window.long,
             "short": window.short,
-            "factor": _number(window.factor),
-            "threshold": _number(burn_threshold(slo, window)),
-            "threshold_pct": _percent(burn_threshold(slo, window)),
+            "factor": number_text(window.factor),
+            "threshold": number_text(burn_threshold(slo, window)),
+            "threshold_pct": percent_text(burn_threshold(slo, window)),
             "exhaustion": _exhaustion(slo, window.factor),
             "for": (
                 alerting.for_.burn_page if window.severity == "page" else alerting.for_.burn_ticket
@@ -104,24 +89,24 @@ def rules_context(
         for window in windows.burn_windows
     ]
     return {
-        "bad_regex": "|".join(bad),
-        "all_regex": "|".join(outcomes),
-        "objective_pct": _percent(slo.delivery_success_objective),
-        "budget_pct": _percent(1 - slo.delivery_success_objective),
+        "bad_regex": slo.bad_regex,
+        "all_regex": slo.outcome_regex,
+        "objective_pct": percent_text(slo.delivery_success_objective),
+        "budget_pct": percent_text(1 - slo.delivery_success_objective),
         "slo_window": slo.window,
         "ratio_windows": windows.ratio_windows,
         "windows": windows,
         "extra_labels": dict(labels or {}),
         "profile": (labels or {}).get("profile", "normal"),
         "burn_alerts": burn_alerts,
-        "latency_p99_seconds": _number(slo.latency_p99_seconds),
+        "latency_p99_seconds": number_text(slo.latency_p99_seconds),
         "rule_interval": alerting.rule_interval,
         "runbook_base": alerting.runbook_base_url.rstrip("/"),
         "jobs": alerting.jobs,
         "expected_jobs": alerting.jobs.expected(),
         "durations": alerting.for_,
         "backlog_high": alerting.backlog_high,
-        "backlog_growth_per_minute": _number(alerting.backlog_growth_per_minute),
+        "backlog_growth_per_minute": number_text(alerting.backlog_growth_per_minute),
         "dlq_spike": alerting.dlq_spike,
         "dlq_spike_window": alerting.dlq_spike_window,
         "stalled_window": alerting.stalled_window,

@@ -71,6 +71,16 @@ def check_rules(promtool: str, paths: list[Path]) -> None:
         raise ConfigError("rule files", f"promtool check rules: {_first_problem(result.output)}")
 
 
+def check_prometheus_config(promtool: str, path: Path) -> None:
+    """``promtool check config`` (the rule files it loads included); ConfigError naming the
+    first problem when it fails."""
+    result = _run([promtool, "check", "config", str(path)])
+    if not result.ok:
+        raise ConfigError(
+            "prometheus.yml", f"promtool check config: {_first_problem(result.output)}"
+        )
+
+
 def run_rule_tests(promtool: str, test_files: list[Path], cwd: Path) -> ToolResult:
     """``promtool test rules``: the result, passed or not, with promtool's report."""
     return _run([promtool, "test", "rules", *map(str, test_files)], cwd=cwd)

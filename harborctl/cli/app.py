@@ -9,6 +9,8 @@ from harborctl.cli import (
     alerts,
     backlog,
     bench,
+    compose,
+    dashboards,
     deliveries,
     demo,
     dlq,
@@ -43,9 +45,11 @@ app.add_typer(dlq.app, name="dlq")
 backlog.register(app)  # backlog
 alert_ops.register(alerts.app)  # send-test, status, silence, unsilence, routes
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(traces.app, name="traces")
 app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
+app.add_typer(compose.app, name="compose")
 demo.register(app)  # demo
 
 

@@ -138,6 +138,14 @@ def show(
         attempts = data.get("attempts", [])
         if attempts:
             print_table(attempts, ATTEMPT_COLUMNS, title="attempts")
+            for attempt in attempts:
+                if attempt.get("response_excerpt"):
+                    body = " ".join(str(attempt["response_excerpt"]).split())[:200]
+                    console.print(
+                        f"attempt {attempt.get('attempt_no')} answered: {body}",
+                        highlight=False,
+                        markup=False,
+                    )
         else:
             console.print("\nno attempts yet", highlight=False)
 

@@ -1,4 +1,5 @@
-"""harborctl run ingest|worker|monitor|receiver: run one HarborHook process in the foreground."""
+"""harborctl run ingest|worker|monitor|migrate|receiver: run one HarborHook process in the
+foreground."""
 
 from __future__ import annotations
 
@@ -61,6 +62,27 @@ def monitor(
 
 
 @app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision, then exit (idempotent).
+
+    Ingest and workers migrate at start too; running this first (the compose stack's
+    one-shot `migrate` service) keeps several of them from racing to do it.
+    """
+    from harborctl.cli.output import console
+    from harborctl.settings import load_settings
+    from harborctl.store import Store
+    from harborctl.store.database import migrate as migrate_schema
+
+    settings = load_settings()
+    store = Store.open(settings.resolved_database_url)
+    try:
+        migrate_schema(store.engine)
+    finally:
+        store.dispose()
+    console.print(f"database migrated: {store.engine.url.render_as_string()}", highlight=False)
+
+
+@app.command()
 def receiver(
     host: str = typer.Option("127.0.0.1", help="Listen address."),
     port: int = typer.Option(9000, help="Listen port."),
@@ -80,7 +102,10 @@ def receiver(
       status/{code}   always {code} (200-599)
       slow/{seconds}  wait (e.g. slow/0.5), then 200
       hang            never answer until the client or receiver stops
-    ?retry_after=N adds Retry-After to fail/status error answers.
+      stream/{mib}    200 at once, then a {mib} MiB body (1-4096)
+      trickle/{n}     200 at once, then an n-byte body, one byte a second
+    ?retry_after=N adds Retry-After to fail/status error answers;
+    ?location=URL adds Location to status answers (status/302?location=...).
     Other paths 404, bad arguments 400, other methods 405.
 
     \b

@@ -1,4 +1,8 @@
-"""harborctl traces tail|show: traces from Tempo when tempo_url is set, else the span file."""
+"""harborctl traces tail|show: one trace model behind three readers.
+
+Where traces are read from, first match wins: Tempo when ``tempo_url`` is set, Jaeger when
+``jaeger_url`` is set, else the local span file (``<state_dir>/traces/spans.jsonl``).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from harborctl.telemetry.trace_model import (
 from harborctl.telemetry.trace_tail import TailOptions, TraceSource, tail_traces
 
 app = typer.Typer(
-    help="Follow and inspect traces (Tempo when tempo_url is set, else the local span file).",
+    help="Follow and inspect traces: from Tempo when tempo_url is set, else from Jaeger when "
+    "jaeger_url is set, else from the local span file.",
     no_args_is_help=True,
 )
 
@@ -45,6 +50,14 @@ def _source() -> Iterator[TraceSource]:
             yield TempoTraceSource(client)
         finally:
             client.close()
+    elif settings.jaeger_url:
+        from harborctl.telemetry.jaeger import JaegerClient, JaegerTraceSource
+
+        jaeger = JaegerClient(settings.jaeger_url)
+        try:
+            yield JaegerTraceSource(jaeger)
+        finally:
+            jaeger.close()
     else:
         from harborctl.telemetry.span_file import FileTraceSource
 

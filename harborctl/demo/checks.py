@@ -2,7 +2,9 @@
 
 ::
 
-    metrics                    the metric queries (``metric_queries``) return data from Prometheus
+    metrics                    every PromQL panel of the dashboards (for the demo's tenant), the
+                               recordings the alerts read and DESIGN.md's catalogue
+                               (``catalogue_queries``) return data from Prometheus
     traces                     one delivery's full span tree: PublishEvent → FanOut → publish
                                (nsq) → process → DeliveryAttempt → POST, every parent link there
     logs                       every log line of that delivery carries its trace id
@@ -11,8 +13,9 @@
     DLQ replay                 each replayed dead delivery landed, with replay_of naming it
     restored                   the rules and Alertmanager's files are byte for byte as before
 
-The metric queries are those the alerts and the dashboards read: DESIGN.md's catalogue for the
-demo's tenant and endpoints, and the recording rules of the profile that runs.
+The dashboards' queries are read as ``harborctl dashboards show`` reads them
+(``harborctl.dashboards.readings``); the others are built here for the demo's tenant and
+endpoints, with the recording rules of the profile that runs.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ class MetricQuery:
     must_have: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
-def metric_queries(
+def catalogue_queries(
     tenant_id: str,
     endpoint_ids: Mapping[str, str],
     *,
@@ -120,10 +123,22 @@ def metric_queries(
 
 
 def _finite(sample: Mapping[str, Any]) -> bool:
-    try:
-        return math.isfinite(float(sample["value"][1]))
-    except (KeyError, IndexError, TypeError, ValueError):
-        return False
+    """A vector sample with a finite value, or a matrix series with one finite point."""
+    points = sample.get("values") or ([sample["value"]] if "value" in sample else [])
+    for point in points:
+        try:
+            if math.isfinite(float(point[1])):
+                return True
+        except (IndexError, TypeError, ValueError):
+            continue
+    return False
+
+
+def samples_of(result_type: str, result: Any) -> list[Mapping[str, Any]]:
+    """Prometheus' ``data.result`` as samples: a scalar becomes one sample."""
+    if result_type == "scalar" and isinstance(result, list):
+        return [{"metric": {}, "value": result}]
+    return [s for s in result or [] if isinstance(s, Mapping)]
 
 
 def query_problem(query: MetricQuery, samples: Sequence[Mapping[str, Any]]) -> str | None:
@@ -141,16 +156,20 @@ def query_problem(query: MetricQuery, samples: Sequence[Mapping[str, Any]]) -> s
 
 def check_metrics(
     answers: Sequence[tuple[MetricQuery, Sequence[Mapping[str, Any]] | str]],
+    dashboards: int = 0,
 ) -> Check:
-    """``answers``: each query with its samples, or the error text when it failed."""
+    """``answers``: each query with its samples, or the error text when it failed;
+    ``dashboards``: how many dashboards' panel queries are among them."""
     problems = []
     for query, answer in answers:
         problem = answer if isinstance(answer, str) else query_problem(query, answer)
         if problem:
             problems.append(f"{query.name}: {problem}")
     if problems:
-        return Check(METRICS, False, "; ".join(problems))
-    return Check(METRICS, True, f"{len(answers)} queries returned data from Prometheus")
+        shown = problems[:6] + ([f"{len(problems) - 6} more"] if len(problems) > 6 else [])
+        return Check(METRICS, False, "; ".join(shown))
+    panels = f", every PromQL panel of the {dashboards} dashboards among them" if dashboards else ""
+    return Check(METRICS, True, f"{len(answers)} queries returned data from Prometheus{panels}")
 
 
 # --- traces -------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ import httpx
 
 from harborctl.alerting import generate as gen
 from harborctl.alerting.client import Alert, AlertmanagerClient
-from harborctl.alerting.profiles import Profile, rule_profile
+from harborctl.alerting.profiles import Profile, RuleWindows, rule_profile
 from harborctl.alerting.receivers import Severity, WebhookReceiver
 from harborctl.alerting.routing import integrations
 from harborctl.alerting.sendtest import LogFollower
@@ -50,7 +50,11 @@ from harborctl.alerting.verdict import (
     parse_counters,
     parse_log_line,
 )
+from harborctl.alerting_spec import duration_seconds
 from harborctl.client import ApiClient, client_from_settings
+from harborctl.dashboards.generate import RenderedDashboard, render_dashboards
+from harborctl.dashboards.prometheus import PrometheusClient as DashboardPrometheus
+from harborctl.dashboards.readings import Window, read_dashboard
 from harborctl.demo import checks, scenario
 from harborctl.demo.notifications import (
     first_firing,
@@ -71,7 +75,7 @@ from harborctl.stack.status import StackStatus
 from harborctl.store import Store
 from harborctl.telemetry.log_query import LogEntry, LogQuery
 from harborctl.telemetry.log_tail import LogSource
-from harborctl.telemetry.prometheus import PrometheusClient
+from harborctl.telemetry.prometheus import PrometheusAdminClient
 from harborctl.telemetry.trace_model import SpanView
 from harborctl.telemetry.trace_tail import TraceSource
 
@@ -80,6 +84,8 @@ VERDICT_MARGIN = 20.0  # seconds after the recorder got it for Alertmanager's ot
 SETTLE_TIMEOUT = 30.0  # for the demo's deliveries to be final
 EVIDENCE_TIMEOUT = 30.0  # for the chosen delivery, its spans and its log lines
 INTERRUPTED_SETTLE = 15.0
+DASHBOARD_MINUTES = 5  # the dashboards are read over the last few minutes, as Grafana would
+DASHBOARD_POINTS = 100
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,7 @@ class DemoRun:
         self._interrupt_notes = 0
         self.failed_before: dict[str, float] | None = None
         self.checked = False
+        self.demo_rules_since: float | None = None
         self.plan: StackPlan | None = None
         self.running: StackStatus | None = None
 
@@ -368,6 +375,7 @@ class DemoRun:
             Profile.demo,
         )
         self.changes.add("rules", lambda: self._restore_rules(rule_files))
+        self.demo_rules_since = time.time()
         gen.write_rule_files(settings, Profile.demo)
         gen.reload_prometheus(settings.prometheus_url)
         windows = rule_profile(Profile.demo, settings.alerting).windows.burn_windows[0]
@@ -523,8 +531,10 @@ class DemoRun:
             self.result.checked.setdefault(checks.LOGS, checks.Check(checks.LOGS, False, str(exc)))
 
     def _check_metrics(self) -> checks.Check:
+        """Every PromQL panel of the dashboards for the demo's tenant, and the catalogue and
+        alert queries, against the stack's Prometheus while the traffic flows."""
         demo = rule_profile(Profile.demo, self.settings.alerting).windows.burn_windows[0]
-        queries = checks.metric_queries(
+        queries = checks.catalogue_queries(
             self.result.tenant_id or "",
             self.result.endpoints,
             short_window=demo.short,
@@ -532,13 +542,48 @@ class DemoRun:
             jobs=self.settings.alerting.jobs.expected(),
         )
         answers: list[tuple[checks.MetricQuery, Any]] = []
-        with PrometheusClient(self.settings.prometheus_url) as prometheus:
+        dashboards = render_dashboards(
+            self.settings.slo, self.settings.alerting, self.settings.grafana
+        )
+        window = Window(
+            end=time.time(),
+            range_seconds=DASHBOARD_MINUTES * 60,
+            points=DASHBOARD_POINTS,
+            scrape_seconds=duration_seconds(self.settings.prometheus_scrape_interval),
+        )
+        selections = {"tenant": [self.result.tenant_id or ""], "endpoint": []}
+        with DashboardPrometheus(self.settings.prometheus_url) as prometheus:
             for query in queries:
                 try:
-                    answers.append((query, prometheus.query(query.promql)))
+                    found = prometheus.instant(query.promql, window.end)
+                    answers.append((query, checks.samples_of(found.result_type, found.result)))
                 except HarborHookError as exc:
                     answers.append((query, str(exc)))
-        return checks.check_metrics(answers)
+            for dashboard in dashboards:
+                answers += self._panel_answers(prometheus, dashboard, selections, window)
+        return checks.check_metrics(answers, dashboards=len(dashboards))
+
+    @staticmethod
+    def _panel_answers(
+        prometheus: DashboardPrometheus,
+        dashboard: RenderedDashboard,
+        selections: Mapping[str, Sequence[str]],
+        window: Window,
+    ) -> list[tuple[checks.MetricQuery, Any]]:
+        name = dashboard.file.name
+        try:
+            reading = read_dashboard(prometheus, dashboard.model, selections, window)
+        except HarborHookError as exc:
+            return [(checks.MetricQuery(f"{name} dashboard", ""), str(exc))]
+        return [
+            (
+                checks.MetricQuery(f"{name}: {panel.panel.title} [{target.ref_id}]", target.query),
+                checks.samples_of(target.result_type, target.result),
+            )
+            for panel in reading.panels
+            if panel.skipped is None
+            for target in panel.targets
+        ]
 
     def _chosen_delivery(self) -> tuple[str, str]:
         """(delivery id, trace id) of the first flaky delivery that failed first."""
@@ -781,22 +826,37 @@ class DemoRun:
                 self._replay_dead(tenant_id, dead_id)
 
     def _delete_series(self, tenant_id: str) -> None:
-        demo = rule_profile(Profile.demo, self.settings.alerting).windows.ratio_windows
+        """The demo's own series out of Prometheus: its tenant's and endpoints', its alerts,
+        the recordings only the demo profile makes, and what the normal-window recordings
+        held while the demo profile computed them."""
+        normal = RuleWindows().ratio_windows
+        demo_only = [
+            w for w in rule_profile(Profile.demo, self.settings.alerting).windows.ratio_windows
+            if w not in normal
+        ]  # fmt: skip
+        ratio = "harborhook:delivery_error_ratio:rate"
         endpoints = "|".join(sorted(self.result.endpoints.values()))
         selectors = [
             f'{{tenant_id="{tenant_id}"}}',
-            f'{{__name__=~"harborhook:delivery_error_ratio:rate({"|".join(demo)})"}}',
+            f'{{__name__=~"{ratio}({"|".join(demo_only)})"}}',
             f'{{__name__=~"ALERTS|ALERTS_FOR_STATE", {scenario.DEMO_PROFILE_MATCHER}}}',
         ]
         if endpoints:
             selectors.append(f'{{endpoint_id=~"{endpoints}"}}')
-        with PrometheusClient(self.settings.prometheus_url) as prometheus:
-            if not prometheus.delete_series(selectors):
-                self.note(
-                    "Prometheus runs without --web.enable-admin-api: the demo's deliberate "
-                    "errors stay in its data, and the normal burn-rate rules may alert on them "
-                    "for up to their longest window (restart the stack with a newer harborctl)"
+        with PrometheusAdminClient(self.settings.prometheus_url) as prometheus:
+            deleted = prometheus.delete_series(selectors)
+            if deleted and self.demo_rules_since is not None:
+                prometheus.delete_series(
+                    [f'{{__name__=~"{ratio}({"|".join(normal)})"}}'],
+                    start=self.demo_rules_since,
+                    end=time.time(),
                 )
+        if not deleted:
+            self.note(
+                "Prometheus runs without --web.enable-admin-api: the demo's deliberate "
+                "errors stay in its data, and the normal burn-rate rules may alert on them "
+                "for up to their longest window (restart the stack with a newer harborctl)"
+            )
 
     def _restore_rules(self, rule_files: Sequence[Path]) -> None:
         self.snapshot.restore(list(rule_files))

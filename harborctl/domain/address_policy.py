@@ -25,6 +25,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -125,6 +126,17 @@ def judge(address: IPAddress, allow: Sequence[IPNetwork] = ()) -> Verdict:
         if address.version == network.version and address in network:
             return Verdict(address, False, f"{address} is {why}")
     return Verdict(address, True)
+
+
+def blocked_literal(url: str, allow: Sequence[IPNetwork] = ()) -> Verdict | None:
+    """The refusing verdict when ``url``'s host is an address literal (in any spelling) the
+    policy blocks; None for names (judged when connecting) and for allowed addresses."""
+    host = urlsplit(url).hostname
+    address = literal_address(host) if host else None
+    if address is None:
+        return None
+    verdict = judge(address, allow)
+    return None if verdict.allowed else verdict
 
 
 def literal_address(host: str) -> IPAddress | None:

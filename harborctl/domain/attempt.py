@@ -30,7 +30,8 @@ class AttemptResult:
 
     ``duration`` is seconds; ``retry_after`` is the raw ``Retry-After`` header (only read
     from error answers); ``reason`` is None on a 2xx and one of ``FailureReason`` otherwise;
-    ``error`` is a short text for the record (``HTTP 503 Service Unavailable``, ...).
+    ``error`` is a short text for the record (``HTTP 503 Service Unavailable``, ...);
+    ``response_excerpt`` the first bytes of an error answer's body (at most about 1 KiB).
     """
 
     http_status: int | None  # None: no answer (timeout, connection refused, ...)
@@ -38,6 +39,7 @@ class AttemptResult:
     retry_after: str | None = None
     reason: FailureReason | None = None
     error: str | None = None
+    response_excerpt: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,6 +52,8 @@ class AttemptRecord:
 
     ``outcome`` is DELIVERED, FAILED (another attempt at ``next_attempt_at``) or DEAD (with
     ``reason`` as the dead reason). ``reason`` is a ``FailureReason`` value, None on success.
+    ``response_excerpt`` is the start of an error answer's body as text (invalid UTF-8
+    replaced), for whoever debugs why a receiver refused.
     """
 
     outcome: DeliveryStatus
@@ -60,6 +64,7 @@ class AttemptRecord:
     error: str | None
     reason: str | None
     next_attempt_at: datetime | None = None
+    response_excerpt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +152,8 @@ def judge_attempt(
 ) -> AttemptOutcome:
     """Judge one HTTP attempt that ended at ``now``.
 
-    A 2xx is delivered. Anything else is retried per ``policy`` (with the endpoint's
+    A 2xx is delivered. A reason that is not retryable (``blocked_address``) is dead at
+    once: trying again cannot help. Anything else is retried per ``policy`` (with the endpoint's
     ``max_attempts`` override; ``Retry-After`` honoured on 429/503, see
     :meth:`RetryPolicy.decide`) or, once attempts are exhausted, dead with the result's
     reason (``error`` when it has none). ``breaker_open`` is the endpoint's breaker state
@@ -157,6 +163,8 @@ def judge_attempt(
     if result.ok:
         return _delivered(attempt, result, now, circuit)
     reason = result.reason or FailureReason.ERROR
+    if not reason.retryable:
+        return _dead(attempt, result, reason, result.duration, circuit)
     decision = policy.with_max_attempts(attempt.max_attempts).decide(
         attempt.attempt_no,
         result.http_status,
@@ -232,6 +240,11 @@ def _record(
         error=None if outcome is DeliveryStatus.DELIVERED else result.error,
         reason=reason.value if reason is not None else None,
         next_attempt_at=next_attempt_at,
+        response_excerpt=(
+            result.response_excerpt.decode("utf-8", "replace").replace("\x00", "\ufffd")
+            if result.response_excerpt
+            else None
+        ),
     )
 
 

@@ -33,7 +33,13 @@ class FailureReason(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
     ENDPOINT_DELETED = "endpoint_deleted"
+    BLOCKED_ADDRESS = "blocked_address"  # the outbound request guard refused the address
     ERROR = "error"
+
+    @property
+    def retryable(self) -> bool:
+        """False when trying again cannot help: the attempt is final for the delivery."""
+        return self is not FailureReason.BLOCKED_ADDRESS
 
     @classmethod
     def for_status(cls, status: int) -> FailureReason:
@@ -122,3 +128,4 @@ class Attempt:
     error: str | None
     reason: str | None
     outcome: str  # delivered | retry | dead
+    response_excerpt: str | None = None  # start of an error answer's body

@@ -48,16 +48,23 @@ def generate_secret(raw: bytes | None = None) -> str:
 
 
 def decode_secret(secret: str) -> bytes:
-    """The raw HMAC key of a secret (the ``whsec_`` prefix is optional).
-
-    Raises ValidationError (field ``secret``) unless it is base64 of 24 to 64 bytes, the
-    key sizes the Standard Webhooks specification sets.
-    """
+    """The raw HMAC key of a secret (the ``whsec_`` prefix is optional); any non-empty key,
+    so endpoints stored before the size rule keep being signed for. New secrets go through
+    :func:`validate_secret`. Raises ValidationError (field ``secret``) on bad base64."""
     encoded = secret.removeprefix(SECRET_PREFIX)
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII input
         raise ValidationError("secret", "secret is not valid base64 (whsec_<base64>)") from exc
+    if not key:
+        raise ValidationError("secret", "secret must not be empty")
+    return key
+
+
+def validate_secret(secret: str) -> bytes:
+    """The raw key of a secret given by a user; raises ValidationError (field ``secret``)
+    unless it is base64 of 24 to 64 bytes, the key sizes Standard Webhooks sets."""
+    key = decode_secret(secret)
     _check_key_length(key)
     return key
 

@@ -41,7 +41,14 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
             publisher=publisher,
             metrics=used_metrics,
             keys=KeyResolver(store.admin, ensure_admin_key(settings)),
-            publishing=PublishService(store.events, publisher, used_metrics, utcnow),
+            publishing=PublishService(
+                store.events,
+                publisher,
+                used_metrics,
+                utcnow,
+                max_wait=settings.publish_deadline_seconds,
+                max_waiting=settings.publish_max_waiting,
+            ),
             replays=ReplayService(store.events, publisher, utcnow),
         )
         try:

@@ -12,11 +12,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from harborctl.errors import (
     Conflict,
     NotFound,
+    Overloaded,
     StoreError,
     TransportError,
     Unauthorized,
     ValidationError,
 )
+
+# a database that does not answer is usually back within seconds (a restart, a failover)
+STORE_RETRY_AFTER_SECONDS = 2
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -60,7 +64,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
-        return error_response(503, "store_unavailable", str(exc))
+        response = error_response(503, "store_unavailable", str(exc))
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
+        return response
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        response = error_response(503, "overloaded", f"try again later: {exc}")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(TransportError)
     async def _transport(_: Request, exc: TransportError) -> JSONResponse:

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from harborctl.domain.address_policy import blocked_literal
 from harborctl.domain.models import DeliveryStatus
 from harborctl.domain.signing import generate_secret
+from harborctl.errors import ValidationError
 from harborctl.ingest.body import parse_publish, read_limited
 from harborctl.ingest.runtime import PrincipalDep, RuntimeDep, check_tenant, runtime, utcnow
 from harborctl.ingest.schemas import (
@@ -26,7 +27,9 @@ from harborctl.ingest.schemas import (
 )
 from harborctl.ingest.tracing import publish_span
 from harborctl.observability.logging import log_context
+from harborctl.observability.metrics import exposition
 from harborctl.observability.tracing import current_trace_id
+from harborctl.settings import Settings
 
 router = APIRouter()
 
@@ -43,8 +46,9 @@ def readyz(rt: RuntimeDep) -> dict[str, str]:
 
 
 @router.get("/metrics", tags=["ops"], include_in_schema=False)
-def metrics(rt: RuntimeDep) -> Response:
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(rt: RuntimeDep, request: Request) -> Response:
+    body, content_type = exposition(rt.metrics.registry, request.headers.get("accept"))
+    return Response(body, media_type=content_type)
 
 
 # tenants -----------------------------------------------------------------------
@@ -66,11 +70,24 @@ def list_tenants(rt: RuntimeDep, who: PrincipalDep) -> dict[str, Any]:
 # endpoints ---------------------------------------------------------------------
 
 
+def refuse_blocked_address(url: str, settings: Settings) -> None:
+    """422 naming ``url`` when its host is an address the outbound request guard refuses
+    (a name is judged when the worker connects)."""
+    verdict = blocked_literal(url, settings.outbound_allow)
+    if verdict is not None:
+        raise ValidationError(
+            "url",
+            f"url: {verdict.reason}: the outbound request guard refuses deliveries there "
+            "(outbound_allow_cidrs opens a range deliberately)",
+        )
+
+
 @router.post("/v1/tenants/{tenant_id}/endpoints", status_code=201, tags=["endpoints"])
 def create_endpoint(
     tenant_id: str, body: EndpointCreate, rt: RuntimeDep, who: PrincipalDep
 ) -> dict[str, Any]:
     check_tenant(rt, who, tenant_id)
+    refuse_blocked_address(body.url, rt.settings)
     secret = body.secret or generate_secret()
     endpoint = rt.store.admin.create_endpoint(
         tenant_id,
@@ -159,7 +176,10 @@ def delete_subscription(
 async def publish(tenant_id: str, request: Request, who: PrincipalDep) -> dict[str, Any]:
     with publish_span(request, tenant_id) as span, log_context(tenant_id=tenant_id):
         rt = runtime(request)
-        await run_in_threadpool(check_tenant, rt, who, tenant_id)
+        if who.admin:  # only the admin's tenant check needs the database
+            await run_in_threadpool(check_tenant, rt, who, tenant_id)
+        else:
+            who.require_tenant(tenant_id)
         body = await read_limited(request, rt.settings.max_payload_bytes)
         event = parse_publish(
             body,
@@ -233,6 +253,7 @@ def get_delivery(
                 "error": a.error,
                 "reason": a.reason,
                 "outcome": a.outcome,
+                "response_excerpt": a.response_excerpt,
             }
             for a in attempts
         ],

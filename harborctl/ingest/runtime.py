@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 
 from harborctl.errors import NotFound
 from harborctl.ingest.auth import KeyResolver, Principal
@@ -40,8 +41,16 @@ def runtime(request: Request) -> Runtime:
     return value
 
 
-def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    return runtime(request).keys.resolve(authorization)
+async def principal(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    """Who is calling: on the event loop for known keys, in a thread when the database
+    must be asked (a FastAPI sync dependency would cost a thread hop on every request)."""
+    keys = runtime(request).keys
+    found = keys.known(authorization)
+    if found is not None:
+        return found
+    return await run_in_threadpool(keys.resolve, authorization)
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]

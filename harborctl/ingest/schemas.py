@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from ipaddress import IPv4Address
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from harborctl.domain.address_policy import literal_address
 from harborctl.domain.models import Delivery, Endpoint, Subscription, Tenant
-from harborctl.domain.signing import decode_secret
+from harborctl.domain.signing import validate_secret
 
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-/]{0,199}$"
 
@@ -39,13 +41,16 @@ class EndpointCreate(_Body):
             raise ValueError("must be an http:// or https:// URL")
         if not parts.hostname:
             raise ValueError("must name a host")
+        address = literal_address(parts.hostname)
+        if isinstance(address, IPv4Address) and parts.hostname != str(address):
+            raise ValueError(f"write the IPv4 address {parts.hostname} as {address}")
         return value
 
     @field_validator("secret")
     @classmethod
     def _whsec(cls, value: str | None) -> str | None:
         if value is not None:
-            decode_secret(value)  # raises a ValidationError naming the field
+            validate_secret(value)  # raises a ValidationError naming the field
         return value
 
 

@@ -31,6 +31,8 @@ def serve(settings: Settings) -> None:
             create_app(settings),
             host=settings.ingest_host,
             port=settings.ingest_port,
+            loop="uvloop",  # DESIGN.md performance notes: the event loop and HTTP parser
+            http="httptools",  # are per-request costs; both are C implementations
             log_config=None,  # our JSON logging stays in charge
             log_level="warning",
             access_log=False,

@@ -1,7 +1,8 @@
 """JSON logs for every HarborHook process, correlated with traces.
 
-:func:`setup_logging` installs one JSON formatter on the root logger: stdout always, and
-``<log_dir>/<service>.jsonl`` when ``log_to_file`` is on (the native stack). Each line::
+:func:`setup_logging` routes the root logger to JSON lines: stdout when ``log_to_stdout`` is
+on, and ``<log_dir>/<service>.jsonl`` when ``log_to_file`` is on (the native stack keeps
+only the file: its supervisor would copy stdout to a second file). Each line::
 
     {"timestamp": "2024-05-01T12:00:00.123456+00:00", "level": "info",
      "service": "harborhook-worker", "logger": "harborctl.services.delivery",
@@ -10,19 +11,24 @@
 
 trace_id/span_id come from the current OpenTelemetry span; the delivery fields from
 :func:`log_context` (a contextvar, so each asyncio task sees only its own) or ``extra=``.
-Absent fields are left out rather than written as null.
+Absent fields are left out rather than written as null. Each line is encoded with orjson
+and written with one ``write(2)`` on an ``O_APPEND`` descriptor: no buffer to lose at a
+crash, and lines of several processes sharing a file never interleave.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from harborctl.observability.tracing import current_ids
 from harborctl.settings import Settings
@@ -62,6 +68,10 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        return self.encode(record).decode()
+
+    def encode(self, record: logging.LogRecord) -> bytes:
+        """The record as one JSON object (UTF-8, no newline)."""
         line: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
@@ -80,17 +90,46 @@ class JsonFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return orjson.dumps(line, default=str)
+
+
+class JsonLinesHandler(logging.Handler):
+    """Writes each record as one JSON line with a single ``write(2)`` to ``fd``."""
+
+    def __init__(self, fd: int, formatter: JsonFormatter, *, owns_fd: bool = False) -> None:
+        super().__init__()
+        self.fd = fd
+        self.json = formatter
+        self.owns_fd = owns_fd
+
+    @classmethod
+    def appending_to(cls, path: Path, formatter: JsonFormatter) -> JsonLinesHandler:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        return cls(fd, formatter, owns_fd=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            os.write(self.fd, self.json.encode(record) + b"\n")
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        if self.owns_fd and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        super().close()
 
 
 def setup_logging(settings: Settings, service: str) -> None:
     """Route every logger through the JSON formatter; replaces earlier handlers."""
     formatter = JsonFormatter(service)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    handlers: list[logging.Handler] = []
+    if settings.log_to_stdout or not settings.log_to_file:
+        sys.stdout.flush()
+        handlers.append(JsonLinesHandler(sys.stdout.fileno(), formatter))
     if settings.log_to_file:
-        path = settings.layout.json_log(service)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+        handlers.append(JsonLinesHandler.appending_to(settings.layout.json_log(service), formatter))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.exposition import choose_encoder
 
 from harborctl.domain.attempt import (
     AttemptFinished,
@@ -26,6 +28,28 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MAX_LABEL_VALUES = 500
 OTHER = "other"
+EXEMPLAR_LABEL = "trace_id"  # Grafana's exemplarTraceIdDestinations name (datasources.yaml)
+
+
+def trace_exemplar() -> dict[str, str] | None:
+    """``{"trace_id": <32 hex>}`` of the current span when it is sampled, else None.
+
+    Attached to the latency histograms' observations, it links a bucket to one trace: a
+    scrape that asks for OpenMetrics gets it as an exemplar (``exposition``), Prometheus
+    stores it (``--enable-feature=exemplar-storage``), Grafana draws it and opens the trace.
+    """
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid or not context.trace_flags.sampled:
+        return None
+    return {EXEMPLAR_LABEL: format(context.trace_id, "032x")}
+
+
+def exposition(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """The registry's samples and their content type, in the format the scraper asked for:
+    OpenMetrics (with exemplars) when ``accept`` names ``application/openmetrics-text`` (as
+    Prometheus does), else the Prometheus text format 0.0.4 (no exemplars)."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
 
 # webhook latencies: milliseconds to tens of seconds
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -125,7 +149,7 @@ class Metrics:
     def published(self, tenant_id: str, seconds: float) -> None:
         tenant = self.tenant(tenant_id)
         self.events_published.labels(tenant).inc()
-        self.publish_latency.labels(tenant).observe(seconds)
+        self.publish_latency.labels(tenant).observe(seconds, trace_exemplar())
 
     def attempt_finished(
         self, status: str, tenant_id: str, endpoint_id: str, seconds: float | None
@@ -134,10 +158,10 @@ class Metrics:
         tenant = self.tenant(tenant_id)
         self.deliveries.labels(status, tenant, self.endpoint(endpoint_id)).inc()
         if seconds is not None:
-            self.delivery_latency.labels(tenant).observe(seconds)
+            self.delivery_latency.labels(tenant).observe(seconds, trace_exemplar())
 
     def delivered_end_to_end(self, tenant_id: str, seconds: float) -> None:
-        self.delivery_e2e.labels(self.tenant(tenant_id)).observe(seconds)
+        self.delivery_e2e.labels(self.tenant(tenant_id)).observe(seconds, trace_exemplar())
 
     def retried(self, endpoint_id: str, reason: str) -> None:
         self.retries.labels(self.endpoint(endpoint_id), reason).inc()

@@ -12,16 +12,20 @@ Path grammar (for ``POST``; the query string never selects the behaviour)::
     slow/{seconds}   wait {seconds} (0-3600, fractions allowed), then 200
     hang             never answer: hold the connection until the client gives up or the
                      receiver stops (then the connection is closed without a response)
+    stream/{mib}     200 at once, then a body of {mib} MiB (1-4096), as fast as the client
+                     reads it (a receiver that accepts and then talks too much)
+    trickle/{n}      200 at once with a {n}-byte body (1-3600), one byte a second
 
     options          applies to      meaning
     -------          ----------      -------
     status={code}    fail            failing status, 300-599 (default 500)
     retry_after={v}  fail, status    add ``Retry-After: {v}`` (seconds, or an HTTP-date)
                                      to every non-2xx answer the behaviour gives
+    location={url}   status          add ``Location: {url}`` (a redirect to follow, or not)
 
 The behaviour is the *tail* of the path: ``ok``/``hang`` as the last segment, or
-``fail``/``status``/``slow`` followed by its argument as the last two. Any segments before it
-form a free label, so one receiver serves many independent endpoints:
+``fail``/``status``/``slow``/``stream``/``trickle`` followed by its argument as the last two.
+Any segments before it form a free label, so one receiver serves many independent endpoints:
 ``/tenant-a/orders/fail/2`` and ``/tenant-b/fail/2`` count separately. Counters are kept
 per distinct full path (without the query string) and count every POST, signed or not.
 
@@ -55,14 +59,19 @@ class Kind(StrEnum):
     STATUS = "status"
     SLOW = "slow"
     HANG = "hang"
+    STREAM = "stream"
+    TRICKLE = "trickle"
 
 
 _ONE_SEGMENT = {Kind.OK.value: Kind.OK, Kind.HANG.value: Kind.HANG}
-_TWO_SEGMENTS = {k.value: k for k in (Kind.FAIL, Kind.STATUS, Kind.SLOW)}
+_TWO_SEGMENTS = {k.value: k for k in (Kind.FAIL, Kind.STATUS, Kind.SLOW, Kind.STREAM, Kind.TRICKLE)}
 _OPTIONS: dict[str, frozenset[Kind]] = {
     "status": frozenset({Kind.FAIL}),
     "retry_after": frozenset({Kind.FAIL, Kind.STATUS}),
+    "location": frozenset({Kind.STATUS}),
 }
+MAX_STREAM_MIB = 4096
+MAX_TRICKLE_BYTES = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +84,24 @@ class Behaviour:
     status: int = 200
     seconds: float = 0.0
     retry_after: str | None = None
+    location: str | None = None
+    body_bytes: int = 0  # stream/trickle: the body's size
+    byte_interval: float = 0.0  # trickle: seconds between bytes
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The answer to one request: ``status`` is None when the receiver must hang."""
+    """The answer to one request: ``status`` is None when the receiver must hang.
+
+    ``body_bytes`` > 0 asks for a generated body of that size, one byte every
+    ``byte_interval`` seconds (0: as fast as the client reads).
+    """
 
     status: int | None
     delay: float = 0.0
     headers: Mapping[str, str] = field(default_factory=dict)
+    body_bytes: int = 0
+    byte_interval: float = 0.0
 
     @property
     def hang(self) -> bool:
@@ -122,7 +140,16 @@ def parse(path: str, query: Mapping[str, str] | None = None) -> Behaviour:
     if kind is Kind.STATUS:
         assert arg is not None
         status = _int(arg, "status", 200, 599)
-        return Behaviour(kind, label, status=status, retry_after=retry_after)
+        location = query.get("location")
+        return Behaviour(kind, label, status=status, retry_after=retry_after, location=location)
+    if kind is Kind.STREAM:
+        assert arg is not None
+        mib = _int(arg, "stream", 1, MAX_STREAM_MIB)
+        return Behaviour(kind, label, body_bytes=mib * 1024 * 1024)
+    if kind is Kind.TRICKLE:
+        assert arg is not None
+        size = _int(arg, "trickle", 1, MAX_TRICKLE_BYTES)
+        return Behaviour(kind, label, body_bytes=size, byte_interval=1.0)
     if kind is Kind.SLOW:
         assert arg is not None
         return Behaviour(kind, label, seconds=_seconds(arg))
@@ -151,6 +178,15 @@ def decide(behaviour: Behaviour, nth: int, signature_valid: bool | None = None) 
         status = INVALID_SIGNATURE_STATUS
     elif behaviour.retry_after is not None and not 200 <= status < 300:
         headers["Retry-After"] = behaviour.retry_after
+    if behaviour.location is not None:
+        headers["Location"] = behaviour.location
+    if status == 200 and behaviour.body_bytes:
+        return Decision(
+            status=200,
+            headers=headers,
+            body_bytes=behaviour.body_bytes,
+            byte_interval=behaviour.byte_interval,
+        )
     return Decision(status=status, delay=delay, headers=headers)
 
 

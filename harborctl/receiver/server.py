@@ -87,7 +87,7 @@ def create_app(
     """The receiver app; ConfigError when ``secret`` is not a valid ``whsec_`` secret."""
     if secret is not None:
         try:
-            signing.decode_secret(secret)
+            signing.validate_secret(secret)
         except ValidationError as exc:
             raise ConfigError("secret", exc.message) from exc
     state = _State(
@@ -237,8 +237,30 @@ async def _scripted(request: web.Request) -> web.StreamResponse:
         return _error(401, "invalid_signature", sig_error or "invalid signature")
     if decision.status in (204, 304):
         return web.Response(status=decision.status, headers=decision.headers)
+    if decision.body_bytes:
+        return await _generated_body(request, decision, state.stopping)
     payload = {"status": decision.status, "behaviour": behaviour_name, "attempt": attempt}
     return web.json_response(payload, status=decision.status, headers=decision.headers)
+
+
+async def _generated_body(
+    request: web.Request, decision: Decision, stopping: asyncio.Event
+) -> web.StreamResponse:
+    """A 200 whose headers go out at once and whose body follows slowly or at length."""
+    response = web.StreamResponse(status=200, headers=decision.headers)
+    response.content_length = decision.body_bytes
+    await response.prepare(request)
+    chunk = 1 if decision.byte_interval else 64 * 1024
+    sent = 0
+    with suppress(ConnectionError):  # the client has what it wanted and hung up
+        while sent < decision.body_bytes and not stopping.is_set():
+            size = min(chunk, decision.body_bytes - sent)
+            await response.write(b"x" * size)
+            sent += size
+            if decision.byte_interval:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), decision.byte_interval)
+    return response
 
 
 def _verify(

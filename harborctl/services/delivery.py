@@ -20,6 +20,7 @@ from harborctl.domain.attempt import (
     Attempted,
     AttemptOutcome,
     AttemptRecord,
+    AttemptResult,
     CircuitState,
     Retried,
     judge_attempt,
@@ -36,6 +37,7 @@ from harborctl.observability.tracing import current_trace_id
 from harborctl.outbound.http import WebhookClient
 from harborctl.queue.base import Disposition, Done, Later, Publisher
 from harborctl.queue.envelope import DeliveryMessage, dead_letter_body
+from harborctl.services.batching import GroupCommit, in_thread
 from harborctl.services.tracing import Span, attempt_span, note_deferred, record_attempt
 from harborctl.store.work import WorkItem, WorkRepository
 
@@ -73,6 +75,10 @@ class DeliveryProcessor:
         self.clock = clock
         self.monotonic = monotonic
         self.rng = rng or random.Random()
+        # concurrent deliveries share one transaction per step (services.batching)
+        self._claims = GroupCommit(in_thread(self._claim_batch))
+        self._loads = GroupCommit(in_thread(self.work.load_many))
+        self._records = GroupCommit(in_thread(self._record_batch))
 
     async def __call__(self, message: DeliveryMessage, claimed: bool) -> Disposition:
         return await self.process(message, claimed)
@@ -87,18 +93,11 @@ class DeliveryProcessor:
             return await self._process(message, claimed)
 
     async def _process(self, message: DeliveryMessage, claimed: bool) -> Disposition:
-        now = self.clock()
         if claimed:  # the db transport claimed the row when it fetched it
-            item = await asyncio.to_thread(self.work.load_work, message.delivery_id)
+            item = await self._loads.submit(message.delivery_id)
         else:
-            item, claimed = await asyncio.to_thread(
-                self.work.claim_work,
-                message.delivery_id,
-                self.worker_id,
-                now,
-                self.lease,
-                now + DUE_TOLERANCE,
-            )
+            item, claimed = await self._claims.submit(message.delivery_id)
+        now = self.clock()
         if item is None:
             log.warning("delivery %s does not exist; dropping its message", message.delivery_id)
             return Done()
@@ -117,7 +116,7 @@ class DeliveryProcessor:
         if item.endpoint_deleted:
             now = self.clock()
             outcome = judge_endpoint_deleted(_attempted(item, attempt_no, now))
-            return await self._perform(message, item, outcome, now)
+            return await self._perform(message, item, outcome)
 
         mono = self.monotonic()
         breaker = self.guards.breaker(endpoint.id, endpoint.breaker_failure_threshold)
@@ -140,8 +139,14 @@ class DeliveryProcessor:
     ) -> Disposition:
         """One HTTP attempt (inside its attempt span), judged by the domain, then performed."""
         started_at = self.clock()
-        headers = _request_headers(item, started_at)
-        result = await self.client.post(item.endpoint.url, item.event.payload, headers)
+        try:
+            headers = _request_headers(item, started_at)
+        except Exception as exc:  # e.g. a stored secret that does not decode: still recorded
+            result = AttemptResult(
+                None, 0.0, reason=FailureReason.ERROR, error=f"cannot sign the request: {exc}"
+            )
+        else:
+            result = await self.client.post(item.endpoint.url, item.event.payload, headers)
         finished = self.clock()
         record_attempt(span, result.http_status, result.reason, result.error)
         outcome = judge_attempt(
@@ -152,7 +157,7 @@ class DeliveryProcessor:
             now=finished,
             rng=self.rng,
         )
-        return await self._perform(message, item, outcome, finished)
+        return await self._perform(message, item, outcome)
 
     def _breaker_verdict(self, breaker: CircuitBreaker, succeeded: bool) -> bool:
         """Tell the breaker how the attempt went; is it open now?"""
@@ -163,10 +168,10 @@ class DeliveryProcessor:
         return breaker.is_open
 
     async def _perform(
-        self, message: DeliveryMessage, item: WorkItem, outcome: AttemptOutcome, now: datetime
+        self, message: DeliveryMessage, item: WorkItem, outcome: AttemptOutcome
     ) -> Disposition:
         """Carry out what the domain decided: store, count, log, dead-letter."""
-        await self._record(item, outcome.record, now)
+        await self._record(item, outcome.record)
         for event in outcome.metrics:
             self.metrics.observe(event)
         _log_outcome(item.delivery.id, outcome)
@@ -197,10 +202,19 @@ class DeliveryProcessor:
         self.metrics.observe(Retried(item.endpoint.id, reason))
         return Later(delay)
 
-    async def _record(self, item: WorkItem, record: AttemptRecord, now: datetime) -> None:
-        kept = await asyncio.to_thread(
-            self.work.record_attempt, item.delivery.id, self.worker_id, record, now
+    def _claim_batch(self, delivery_ids: list[str]) -> list[tuple[WorkItem | None, bool]]:
+        """One claim for the deliveries whose messages arrived together (in a thread)."""
+        now = self.clock()
+        return self.work.claim_many(
+            delivery_ids, self.worker_id, now, self.lease, now + DUE_TOLERANCE
         )
+
+    def _record_batch(self, records: list[tuple[str, AttemptRecord]]) -> list[bool]:
+        """One transaction for the attempts that ended together (in a thread)."""
+        return self.work.record_many(records, self.worker_id, self.clock())
+
+    async def _record(self, item: WorkItem, record: AttemptRecord) -> None:
+        kept = await self._records.submit((item.delivery.id, record))
         if not kept:
             log.warning("delivery %s: lease lost before the result was recorded", item.delivery.id)
 

@@ -2,7 +2,9 @@
 
 One writer for each file: alertmanager.yml and the rule files come from
 ``harborctl.alerting.generate`` (checked with amtool/promtool when installed),
-prometheus.yml from ``harborctl.stack.prometheus``.
+prometheus.yml from ``harborctl.stack.prometheus``, the Grafana dashboards (generated files
+only on the native stack: ``harborctl dashboards show`` draws them) from
+``harborctl.dashboards.generate``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harborctl.alerting.generate import write_alertmanager_config, write_rule_files
+from harborctl.dashboards.generate import render_dashboards, write_dashboards
 from harborctl.settings import Settings
 from harborctl.stack.prometheus import stack_scrape_jobs, write_prometheus_config
 
@@ -27,6 +30,10 @@ def prepare_stack_configs(
     if "prometheus" in components:
         layout.prometheus_data_dir.mkdir(parents=True, exist_ok=True)
         written += write_rule_files(settings)
+        written += write_dashboards(
+            layout.dashboards_dir,
+            render_dashboards(settings.slo, settings.alerting, settings.grafana),
+        )
         written.append(
             write_prometheus_config(
                 settings,

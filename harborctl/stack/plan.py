@@ -286,6 +286,8 @@ def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
             f"--web.listen-address={listen}",
             "--web.enable-lifecycle",
             "--web.enable-admin-api",
+            # keep the trace_id exemplars of the latency histograms (dashboards link them)
+            "--enable-feature=exemplar-storage",
         ),
         url=f"http://{listen}",
         health_url=f"http://{listen}/-/ready",
@@ -293,6 +295,11 @@ def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
         listens=((LOOPBACK, settings.prometheus_port),),
         detail="scrapes ingest, worker, monitor, itself and alertmanager",
     )
+
+
+# The local stack runs on a developer's machine, where the receivers under test listen on
+# loopback: its workers may deliver there unless outbound_allow_cidrs says otherwise.
+LOCAL_STACK_OUTBOUND_ALLOW = ("127.0.0.0/8", "::1/128")
 
 
 def stack_environment(
@@ -322,7 +329,12 @@ def stack_environment(
         env[ENV_PREFIX + "NSQLOOKUPD_HTTP_ADDRESSES"] = json.dumps(
             [f"{LOOPBACK}:{options.nsqlookupd_http_port}"]
         )
+    if not settings.outbound_allow_cidrs:  # a developer's machine: local test receivers
+        env[ENV_PREFIX + "OUTBOUND_ALLOW_CIDRS"] = json.dumps(list(LOCAL_STACK_OUTBOUND_ALLOW))
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the log files as they are written
+    # services write their JSON lines to <state_dir>/logs/<service>.jsonl; supervisord keeps
+    # stdout/stderr in <component>.log, so stdout logging would write every line twice
+    env[ENV_PREFIX + "LOG_TO_STDOUT"] = "false"
     return env
 
 
@@ -374,6 +386,11 @@ def plan_stack(
     environ = os.environ if environ is None else environ
     layout = settings.layout
     transport, notes = choose_transport(options, which)
+    if not settings.outbound_allow_cidrs:
+        notes.append(
+            "outbound request guard: loopback allowed for local receivers "
+            f"({', '.join(LOCAL_STACK_OUTBOUND_ALLOW)}); set outbound_allow_cidrs to choose"
+        )
     catalog = component_catalog(settings, options, layout, transport, python, which)
     components = _installed(catalog, which, notes)
     grace = max(MIN_STOP_WAIT_SECONDS, int(settings.worker_shutdown_grace + 0.999))

@@ -35,14 +35,19 @@ def render_prometheus_config(
     alertmanager_urls: Sequence[str] = (),
     scrape_interval: str = "5s",
     evaluation_interval: str | None = None,
+    dns_jobs: Mapping[str, tuple[str, int]] | None = None,
 ) -> str:
-    """The YAML text: one scrape job per entry of ``jobs`` (job name → host:port targets)."""
+    """The YAML text: one scrape job per entry of ``jobs`` (job name → host:port targets),
+    then one per entry of ``dns_jobs`` (job name → (DNS name, port)): every address the name
+    resolves to is a target (``dns_sd_configs``, type A; the compose stack's worker replicas
+    all answer to the service name)."""
     schemes = {host_port(url)[0] for url in alertmanager_urls}
     if len(schemes) > 1:
         raise ValueError("all Alertmanager URLs must use the same scheme")
     return render_template(
         PROMETHEUS_TEMPLATE,
         jobs={job: list(targets) for job, targets in jobs.items() if targets},
+        dns_jobs=dict(dns_jobs or {}),
         rule_files=[str(pattern) for pattern in rule_files],
         alertmanagers=[host_port(url)[1] for url in alertmanager_urls],
         alertmanager_scheme=schemes.pop() if schemes else "http",

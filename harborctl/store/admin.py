@@ -51,18 +51,18 @@ class AdminRepository:
         return tenant, key
 
     def list_tenants(self) -> list[Tenant]:
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.created_at)).all()
         return [tenant_from_row(r) for r in rows]
 
     def tenant_for_key(self, key: str) -> str | None:
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             return conn.execute(
                 select(api_keys.c.tenant_id).where(api_keys.c.key_hash == hash_api_key(key))
             ).scalar_one_or_none()
 
     def tenant_exists(self, tenant_id: str) -> bool:
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             found = conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first()
         return found is not None
 
@@ -108,7 +108,7 @@ class AdminRepository:
         return endpoint
 
     def list_endpoints(self, tenant_id: str) -> list[Endpoint]:
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(endpoints)
                 .where(endpoints.c.tenant_id == tenant_id, endpoints.c.deleted_at.is_(None))
@@ -118,7 +118,7 @@ class AdminRepository:
 
     def get_endpoint(self, tenant_id: str, endpoint_id: str) -> Endpoint:
         """Raises NotFound for a deleted endpoint or another tenant's."""
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             return endpoint_from_row(_live_endpoint_row(conn, tenant_id, endpoint_id))
 
     def delete_endpoint(self, tenant_id: str, endpoint_id: str, now: datetime) -> None:
@@ -165,7 +165,7 @@ class AdminRepository:
         return sub
 
     def list_subscriptions(self, tenant_id: str) -> list[Subscription]:
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 select(subscriptions)
                 .where(subscriptions.c.tenant_id == tenant_id)

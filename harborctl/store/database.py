@@ -15,15 +15,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
 from harborctl.errors import ConfigError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-POOL_SIZE = 10
-POOL_OVERFLOW = 20
-# store calls run in threads (asyncio.to_thread); as many threads as pooled connections
-STORE_THREADS = POOL_SIZE + POOL_OVERFLOW
+# Store calls run in threads (asyncio.to_thread), one connection each: as many threads as
+# pooled connections, and no overflow. Overflow connections are closed when given back, so
+# a pool smaller than the threads opened and closed a PostgreSQL connection (a backend
+# process) for almost every event under load. With group commit few threads are busy at once.
+STORE_THREADS = 16
+POOL_SIZE = STORE_THREADS
+POOL_OVERFLOW = 0
 
 
 class Database:
@@ -55,12 +58,24 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
-        if self._write_lock is None:
-            with self.engine.begin() as conn:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        A database that cannot be reached raises StoreError (the ingest answers 503 with
+        Retry-After); constraint violations (IntegrityError) pass through to the caller.
+        """
+        with _unavailable_as_store_error():
+            if self._write_lock is None:
+                with self.engine.begin() as conn:
+                    yield conn
+                return
+            with self._write_lock, self.engine.begin() as conn:
                 yield conn
-            return
-        with self._write_lock, self.engine.begin() as conn:
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads (never blocked by writers on SQLite); StoreError when the
+        database cannot be reached."""
+        with _unavailable_as_store_error(), self.reader.connect() as conn:
             yield conn
 
     def ping(self) -> None:
@@ -70,6 +85,20 @@ class Database:
                 conn.execute(select(1))
         except SQLAlchemyError as exc:
             raise StoreError(f"database unreachable: {exc}") from exc
+
+
+@contextmanager
+def _unavailable_as_store_error() -> Iterator[None]:
+    """The driver's "cannot talk to the database" errors as the project's StoreError."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreError(f"database unavailable: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def use_store_threads() -> None:

@@ -89,6 +89,7 @@ def attempt_from_row(row: Any) -> Attempt:
         error=row.error,
         reason=row.reason,
         outcome=row.outcome,
+        response_excerpt=row.response_excerpt,
     )
 
 

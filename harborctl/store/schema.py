@@ -87,7 +87,7 @@ endpoints = Table(
     Column("max_attempts", Integer),
     Column("created_at", TS, nullable=False),
     Column("deleted_at", TS),
-    Column("breaker_failure_threshold", Integer),  # migration 0002
+    Column("breaker_failure_threshold", Integer),  # migration 0003
 )
 
 subscriptions = Table(
@@ -159,4 +159,5 @@ delivery_attempts = Table(
     Column("error", Text),
     Column("reason", String(32)),
     Column("outcome", String(16), nullable=False),
+    Column("response_excerpt", Text),  # start of an error answer's body (migration 0002)
 )

@@ -67,6 +67,32 @@ _CLAIM_WORK = (
         updated_at=bindparam("b_now"),
     )
 )
+# the same claim for many deliveries at once (one statement per worker batch)
+_CLAIM_MANY = (
+    update(deliveries)
+    .where(
+        deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
+        _claimable_at(bindparam("b_now", type_=UTCDateTime())),
+        or_(
+            deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+            deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
+        ),
+    )
+    .values(
+        status=DeliveryStatus.INFLIGHT.value,
+        claimed_by=bindparam("b_worker"),
+        claimed_until=bindparam("b_until"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(deliveries.c.id)
+)
+_LOAD_DELIVERIES = select(deliveries).where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+_LOAD_ENDPOINTS = select(endpoints).where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
+_LOAD_EVENTS = select(events).where(events.c.id.in_(bindparam("b_ids", expanding=True)))
+_HELD_BY = select(deliveries.c.id).where(
+    deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
+    deliveries.c.claimed_by == bindparam("b_worker"),
+)
 _LOAD_DELIVERY = select(deliveries).where(deliveries.c.id == bindparam("b_id"))
 _LOAD_ENDPOINT = select(endpoints).where(endpoints.c.id == bindparam("b_id"))
 _LOAD_EVENT = select(events).where(events.c.id == bindparam("b_id"))
@@ -138,6 +164,7 @@ def _attempt_row(delivery_id: str, record: AttemptRecord) -> dict[str, Any]:
         "error": record.error,
         "reason": record.reason,
         "outcome": record.outcome.value,
+        "response_excerpt": record.response_excerpt,
     }
 
 
@@ -152,15 +179,100 @@ def _load_work(conn: Connection, delivery_id: str) -> WorkItem | None:
     )
 
 
+def _load_many(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, WorkItem]:
+    """The work items of the deliveries that exist, by id: three statements for the batch."""
+    rows = conn.execute(_LOAD_DELIVERIES, {"b_ids": list(set(delivery_ids))}).all()
+    if not rows:
+        return {}
+    found_endpoints = {
+        r.id: r
+        for r in conn.execute(_LOAD_ENDPOINTS, {"b_ids": list({r.endpoint_id for r in rows})})
+    }
+    found_events = {
+        r.id: event_from_row(r)
+        for r in conn.execute(_LOAD_EVENTS, {"b_ids": list({r.event_id for r in rows})})
+    }
+    items = {}
+    for row in rows:
+        endpoint = found_endpoints[row.endpoint_id]
+        items[row.id] = WorkItem(
+            delivery_from_row(row),
+            endpoint_from_row(endpoint),
+            endpoint.deleted_at is not None,
+            found_events[row.event_id],
+        )
+    return items
+
+
 class WorkRepository:
     def __init__(self, database: Database) -> None:
         self.db = database
+
+    # batches: one transaction for a worker's concurrent deliveries ----------------------
+
+    def claim_many(
+        self,
+        delivery_ids: Sequence[str],
+        worker_id: str,
+        now: datetime,
+        lease: timedelta,
+        due_by: datetime | None = None,
+    ) -> list[tuple[WorkItem | None, bool]]:
+        """:meth:`claim_work` for many deliveries in one transaction; one answer per id, in
+        order. An id given twice is taken at most once (its first occurrence)."""
+        if not delivery_ids:
+            return []
+        params = {
+            "b_ids": list(set(delivery_ids)),
+            "b_now": now,
+            "b_due_by": due_by or now,
+            "b_worker": worker_id,
+            "b_until": now + lease,
+        }
+        with self.db.write() as conn:
+            taken = set(conn.execute(_CLAIM_MANY, params).scalars())
+            items = _load_many(conn, delivery_ids)
+        answers: list[tuple[WorkItem | None, bool]] = []
+        for delivery_id in delivery_ids:
+            answers.append((items.get(delivery_id), delivery_id in taken))
+            taken.discard(delivery_id)
+        return answers
+
+    def load_many(self, delivery_ids: Sequence[str]) -> list[WorkItem | None]:
+        """:meth:`load_work` for many deliveries; one answer per id, in order."""
+        if not delivery_ids:
+            return []
+        with self.db.read() as conn:
+            items = _load_many(conn, delivery_ids)
+        return [items.get(delivery_id) for delivery_id in delivery_ids]
+
+    def record_many(
+        self, records: Sequence[tuple[str, AttemptRecord]], worker_id: str, now: datetime
+    ) -> list[bool]:
+        """:meth:`record_attempt` for many deliveries in one transaction; for each, whether
+        the claim was still held (and the attempt recorded)."""
+        if not records:
+            return []
+        ids = [delivery_id for delivery_id, _ in records]
+        with self.db.write() as conn:
+            held_query = _HELD_BY.with_for_update() if self.db.is_postgres else _HELD_BY
+            held = set(conn.execute(held_query, {"b_ids": ids, "b_worker": worker_id}).scalars())
+            kept = [(delivery_id, record) for delivery_id, record in records if delivery_id in held]
+            if kept:
+                conn.execute(
+                    _RECORD_ATTEMPT,
+                    [_record_params(delivery_id, worker_id, r, now) for delivery_id, r in kept],
+                )
+                conn.execute(
+                    _INSERT_ATTEMPT, [_attempt_row(delivery_id, r) for delivery_id, r in kept]
+                )
+        return [delivery_id in held for delivery_id in ids]
 
     # the worker's side ------------------------------------------------------------
 
     def load_work(self, delivery_id: str) -> WorkItem | None:
         """The delivery with its endpoint and event; None if it does not exist."""
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             return _load_work(conn, delivery_id)
 
     def claim_work(
@@ -274,7 +386,7 @@ class WorkRepository:
             .order_by(deliveries.c.next_attempt_at)
             .limit(limit)
         )
-        with self.db.reader.connect() as conn:
+        with self.db.read() as conn:
             return [delivery_from_row(r) for r in conn.execute(query).all()]
 
     def mark_republished(self, delivery_ids: Sequence[str], now: datetime) -> None:

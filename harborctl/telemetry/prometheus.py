@@ -1,13 +1,9 @@
-"""A small client of Prometheus' HTTP API: instant queries, active alerts, deleting series.
+"""Prometheus' admin HTTP API: deleting series (queries: ``harborctl.dashboards.prometheus``).
 
-Shapes from https://prometheus.io/docs/prometheus/latest/querying/api/ (2.x):
-``/api/v1/query`` answers ``{"status": "success", "data": {"resultType", "result"}}`` or
-``{"status": "error", "errorType", "error"}`` (400 for a bad expression); ``/api/v1/alerts``
-``{"data": {"alerts": [{"labels", "annotations", "state", "activeAt", "value"}]}}``;
-``/api/v1/admin/tsdb/delete_series`` answers 204, or (2.42) HTTP 500 ``errorType
-"unavailable"``, ``error "admin APIs disabled"`` when Prometheus runs without
-``--web.enable-admin-api``. httpx errors become ``ServiceError``; a
-query Prometheus refuses is a ``ValidationError`` naming the expression.
+``POST /api/v1/admin/tsdb/delete_series?match[]=&start=&end=``
+(https://prometheus.io/docs/prometheus/latest/querying/api/#delete-series) answers 204, or
+(2.42) HTTP 500 ``{"errorType": "unavailable", "error": "admin APIs disabled"}`` when
+Prometheus runs without ``--web.enable-admin-api``. httpx errors become ``ServiceError``.
 """
 
 from __future__ import annotations
@@ -17,14 +13,12 @@ from typing import Any
 
 import httpx
 
-from harborctl.errors import HarborHookError, ServiceError, ValidationError
-from harborctl.jsonhttp import JsonHttpClient, json_or_none, short_text
-
-Sample = dict[str, Any]  # {"metric": {label: value}, "value": [unix seconds, "text"]}
+from harborctl.errors import HarborHookError, ServiceError
+from harborctl.jsonhttp import JsonHttpClient, short_text
 
 
-class PrometheusClient(JsonHttpClient):
-    """Prometheus at ``base_url``; close it (or use ``with``)."""
+class PrometheusAdminClient(JsonHttpClient):
+    """Prometheus' admin API at ``base_url``; close it (or use ``with``)."""
 
     service = "Prometheus"
 
@@ -33,41 +27,18 @@ class PrometheusClient(JsonHttpClient):
             return ServiceError(f"Prometheus is not running at {self.base_url}")
         return ServiceError(f"Prometheus at {self.base_url}: {exc}")
 
-    def _data(self, response: httpx.Response, what: str) -> Any:
-        body = json_or_none(response)
-        if isinstance(body, dict) and body.get("status") == "success":
-            return body.get("data")
-        reason = body.get("error") if isinstance(body, dict) else short_text(response.text)
-        if response.status_code in (400, 422):
-            raise ValidationError("query", f"Prometheus refused {what}: {reason}")
-        raise ServiceError(
-            f"Prometheus at {self.base_url}: {what} failed (HTTP {response.status_code}): {reason}"
-        )
-
-    def query(self, promql: str) -> list[Sample]:
-        """The instant vector ``promql`` evaluates to now ([] when it has no data)."""
-        data = self._data(
-            self.send("GET", "/api/v1/query", params={"query": promql}), f"the query {promql!r}"
-        )
-        if not isinstance(data, dict):
-            return []
-        result = data.get("result")
-        if data.get("resultType") == "scalar" and isinstance(result, list):
-            return [{"metric": {}, "value": result}]
-        return [item for item in result or [] if isinstance(item, dict)]
-
-    def alerts(self) -> list[dict[str, Any]]:
-        """Alerts Prometheus holds now (pending and firing)."""
-        data = self._data(self.send("GET", "/api/v1/alerts"), "listing alerts")
-        found = data.get("alerts") if isinstance(data, dict) else None
-        return [a for a in found or [] if isinstance(a, dict)]
-
-    def delete_series(self, selectors: Sequence[str]) -> bool:
-        """Delete every sample of the series ``selectors`` match (the admin API); False when
-        Prometheus runs without ``--web.enable-admin-api``."""
-        response = self.send(
-            "POST", "/api/v1/admin/tsdb/delete_series", params={"match[]": list(selectors)}
-        )
+    def delete_series(
+        self, selectors: Sequence[str], start: float | None = None, end: float | None = None
+    ) -> bool:
+        """Delete the samples of the series ``selectors`` match (the admin API), between unix
+        times ``start`` and ``end`` (default: all of them); False when Prometheus runs without
+        ``--web.enable-admin-api``."""
+        params: dict[str, Any] = {"match[]": list(selectors)}
+        if start is not None:
+            params["start"] = f"{start:.3f}"
+        if end is not None:
+            params["end"] = f"{end:.3f}"
+        response = self.send("POST", "/api/v1/admin/tsdb/delete_series", params=params)
         if response.status_code == 204:
             return True
         if "admin apis disabled" in response.text.lower():  # 2.x: HTTP 500, "unavailable"

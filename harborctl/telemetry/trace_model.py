@@ -1,10 +1,11 @@
 """Spans and trace summaries as the CLI shows them, whatever store they came from.
 
-Two sources parse into :class:`SpanView`: the local span file (one JSON object per line,
-written by :class:`harborctl.observability.tracing.JsonLinesSpanExporter`) and Tempo's
-OTLP JSON (``batches`` or ``resourceSpans`` → ``scopeSpans`` → ``spans``; ids in hex or
-base64, kinds and status codes as enum names or numbers, values typed as
-``{"stringValue": ...}``).
+Three readers parse into :class:`SpanView`: the local span file (one JSON object per line,
+written by :class:`harborctl.observability.tracing.JsonLinesSpanExporter`), and the OTLP JSON
+of Tempo and Jaeger (``batches`` or ``resourceSpans`` → ``scopeSpans`` → ``spans``, under
+``trace`` in Tempo's v2 API and ``result`` in Jaeger's v3 API; ids in hex or base64, kinds
+and status codes as enum names or numbers, values typed as ``{"stringValue": ...}``, int64
+values as strings).
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def span_from_record(record: Mapping[str, Any]) -> SpanView:
 
 
 def spans_from_otlp(document: Mapping[str, Any]) -> list[SpanView]:
-    """Tempo's trace-by-id answer (v1 ``batches``, OTLP ``resourceSpans`` or v2 ``trace``)."""
-    body: Mapping[str, Any] = document.get("trace", document)
+    """An OTLP JSON trace document: Tempo's trace by id (v1 ``batches``, OTLP
+    ``resourceSpans`` or v2 ``trace``) or Jaeger's v3 answer (``result``)."""
+    body: Mapping[str, Any] = document.get("trace") or document.get("result") or document
     batches = body.get("batches") or body.get("resourceSpans") or []
     found: list[SpanView] = []
     for batch in batches:

@@ -9,13 +9,13 @@ import signal
 import socket
 from datetime import UTC, datetime, timedelta
 
+import uvloop
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from harborctl.domain.guards import EndpointGuards
 from harborctl.domain.retry import RetryPolicy
 from harborctl.observability.logging import setup_logging
-from harborctl.observability.metrics import Metrics
+from harborctl.observability.metrics import Metrics, exposition
 from harborctl.observability.tracing import (
     WORKER_SERVICE,
     setup_tracing,
@@ -64,6 +64,7 @@ class Worker:
             connect_timeout=s.connect_timeout,
             total_timeout=s.total_timeout,
             max_connections=s.worker_max_in_flight,
+            allow=s.outbound_allow,
         )
         await client.start()
         publisher = self.publisher = make_publisher(s)
@@ -161,9 +162,9 @@ class Worker:
             task.cancel()
 
     async def _serve_metrics(self) -> web.AppRunner:
-        async def metrics(_: web.Request) -> web.Response:
-            body = generate_latest(self.metrics.registry)
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        async def metrics(request: web.Request) -> web.Response:
+            body, content_type = exposition(self.metrics.registry, request.headers.get("Accept"))
+            return web.Response(body=body, headers={"Content-Type": content_type})
 
         async def healthz(_: web.Request) -> web.Response:
             return web.json_response({"status": "ok", "worker_id": self.worker_id})
@@ -193,6 +194,7 @@ def run_worker(settings: Settings) -> None:
         await worker.run()
 
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
     finally:
         shutdown_tracing()  # flush the spans still queued (SIGTERM drains, then this)

@@ -54,6 +54,7 @@ def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
         database_url=f"sqlite:///{state_dir}/hh.db",
         transport="db",
         admin_key=ADMIN_KEY,
+        outbound_allow_cidrs=["127.0.0.1/32"],  # the test endpoints point at loopback
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # the server gets the bound socket: no port race

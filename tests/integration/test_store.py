@@ -312,3 +312,86 @@ def test_backlog_counts_what_is_not_delivered(store: Store) -> None:
         (tenant_id, first, "dead"): 1,
         (tenant_id, second, "queued"): 2,
     }
+
+
+# --- batches (group commit) ---------------------------------------------------------------
+
+
+def test_publish_many_is_publish_event_for_each_in_one_transaction(store: Store) -> None:
+    from harborctl.store.events import NewEvent
+
+    tenant_id, endpoint_ids = _tenant_with_endpoints(store, 2)
+    other_tenant, other_endpoints = _tenant_with_endpoints(store, 1)
+    earlier = _publish(store, tenant_id, "seen")
+    batch = [
+        NewEvent(tenant_id, "order.created", b'{"n":1}'),
+        NewEvent(other_tenant, "order.created", b'{"n":2}', "k"),
+        NewEvent(tenant_id, "nobody.cares", b'{"n":3}'),
+        NewEvent(tenant_id, "order.created", b'{"n":4}', "k"),  # the same key, another tenant
+        NewEvent(tenant_id, "order.created", b'{"n":5}', "k"),  # a repeat within the batch
+        NewEvent(tenant_id, "order.created", b'{"n":6}', "seen"),  # a key used before
+        NewEvent(tenant_id, "order.created", b'{"n":7}', trace_context={"traceparent": "x"}),
+    ]
+    outcomes = store.events.publish_many(batch, T0)
+    assert [o.fanout_count for o in outcomes] == [2, 1, 0, 2, 2, 2, 2]
+    assert [o.duplicate for o in outcomes] == [False, False, False, False, True, True, False]
+    assert outcomes[4].event_id == outcomes[3].event_id
+    assert [d.id for d in outcomes[4].deliveries] == [d.id for d in outcomes[3].deliveries]
+    assert outcomes[5].event_id == earlier
+    assert outcomes[1].event_id != outcomes[3].event_id
+    for outcome, new in zip(outcomes[:4], batch[:4], strict=True):
+        assert store.events.get_event(new.tenant_id, outcome.event_id).payload == new.payload
+    stored = store.events.deliveries_for_event(tenant_id, outcomes[0].event_id)
+    assert sorted(d.endpoint_id for d in stored) == sorted(endpoint_ids)
+    assert [d.endpoint_id for d in outcomes[1].deliveries] == other_endpoints
+    [traced, _] = store.events.deliveries_for_event(tenant_id, outcomes[6].event_id)
+    assert traced.trace_context == {"traceparent": "x"}
+
+
+def test_publish_many_reuses_an_expired_key(store: Store) -> None:
+    from harborctl.store.events import NewEvent
+
+    tenant_id, _ = _tenant_with_endpoints(store, 1)
+    first = _publish(store, tenant_id, "k")
+    later = T0 + timedelta(hours=25)
+    [again] = store.events.publish_many([NewEvent(tenant_id, "order.created", b"{}", "k")], later)
+    assert not again.duplicate and again.event_id != first
+
+
+def test_claim_many_takes_each_due_delivery_once(store: Store) -> None:
+    tenant_id, _ = _tenant_with_endpoints(store, 3)
+    event_id = _publish(store, tenant_id)
+    ids = [d.id for d in store.events.deliveries_for_event(tenant_id, event_id)]
+    answers = store.work.claim_many([ids[0], ids[1], ids[0], "dlv_missing"], "w1", T0, LEASE)
+    assert [taken for _, taken in answers] == [True, True, False, False]
+    assert answers[0][0] is not None and answers[0][0].delivery.id == ids[0]
+    assert answers[0][0].event.payload == b"{}"
+    assert answers[3][0] is None
+    # held by w1: w2 gets the items (their state) but takes none
+    again = store.work.claim_many(ids, "w2", T0 + timedelta(seconds=1), LEASE)
+    assert [taken for _, taken in again] == [False, False, True]
+    assert store.work.load_many([ids[2], "dlv_missing"])[1] is None
+
+
+def test_record_many_records_only_what_this_worker_still_holds(store: Store) -> None:
+    tenant_id, _ = _tenant_with_endpoints(store, 2)
+    event_id = _publish(store, tenant_id)
+    mine, stolen = (d.id for d in store.events.deliveries_for_event(tenant_id, event_id))
+    store.work.claim_many([mine, stolen], "w1", T0, LEASE)
+    # w1's lease on `stolen` ran out and w2 took it
+    assert store.work.claim_many([stolen], "w2", T0 + LEASE * 2, LEASE)[0][1]
+    record = AttemptRecord(
+        outcome=DeliveryStatus.DELIVERED,
+        attempt_no=1,
+        started_at=T0,
+        duration_ms=3.0,
+        http_status=200,
+        error=None,
+        reason=None,
+    )
+    kept = store.work.record_many([(mine, record), (stolen, record)], "w1", T0)
+    assert kept == [True, False]
+    done, attempts = store.events.get_delivery(tenant_id, mine)
+    assert done.status is DeliveryStatus.DELIVERED and [a.http_status for a in attempts] == [200]
+    still, none = store.events.get_delivery(tenant_id, stolen)
+    assert still.status is DeliveryStatus.INFLIGHT and none == []

@@ -35,11 +35,14 @@ def spans_of(pipeline: Pipeline, trace_id: str) -> list[dict[str, Any]]:
 def wait_for_spans(
     pipeline: Pipeline, trace_id: str, name: str, count: int
 ) -> list[dict[str, Any]]:
-    """The trace's spans once ``count`` spans called ``name`` have been exported."""
+    """The trace's spans once ``count`` spans called ``name`` have been exported, and every
+    span's parent too: a parent ends (and is exported) after its children."""
 
     def enough() -> list[dict[str, Any]] | None:
         found = spans_of(pipeline, trace_id)
-        return found if sum(s["name"] == name for s in found) >= count else None
+        ids = {s["span_id"] for s in found}
+        complete = all(s["parent_span_id"] in ids for s in found if s["parent_span_id"])
+        return found if complete and sum(s["name"] == name for s in found) >= count else None
 
     return wait_until(enough, 20, interval=0.1, describe=f"{count} {name} spans of {trace_id}")
 

@@ -6,6 +6,7 @@
     server.trace_v3(trace_id)         # GET /api/v3/traces/{id} (OTLP JSON), None when unknown
     server.trace_v1(trace_id)         # GET /api/traces/{id} (Jaeger UI JSON), None when unknown
     server.wait_for_spans(trace_id, 2)
+    server.export_otlp_json(document)  # POST an OTLP/HTTP JSON export request
     server.stop()
 
 ``jaeger_server`` (session fixture; import it into your test module) starts one. A missing
@@ -156,6 +157,12 @@ class JaegerServer:
                 for span in scope_spans.get("spans", []):
                     spans.append({**span, "resource": resource, "scope": scope_spans.get("scope")})
         return spans
+
+    def export_otlp_json(self, document: dict[str, Any]) -> None:
+        """POST ``document`` (an OTLP ``ExportTraceServiceRequest`` in JSON) to the OTLP/HTTP
+        receiver, as an exporter configured for JSON would; fails unless it answers 200."""
+        answer = httpx.post(self.otlp_traces_url, json=document, timeout=REQUEST_TIMEOUT)
+        answer.raise_for_status()
 
     def wait_for_spans(
         self, trace_id: str, count: int, timeout: float = 10.0

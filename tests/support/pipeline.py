@@ -37,6 +37,9 @@ FAST_SETTINGS = {
     "HARBORHOOK_WORKER_SHUTDOWN_GRACE": "10",
     "HARBORHOOK_BREAKER_FAILURE_THRESHOLD": "50",
     "HARBORHOOK_TRACE_EXPORT_DELAY_MS": "100",  # spans reach the span file quickly
+    # the test receivers listen on 127.0.0.1, which the outbound request guard blocks by
+    # default; ::1 and the rest of 127/8 stay blocked
+    "HARBORHOOK_OUTBOUND_ALLOW_CIDRS": '["127.0.0.1/32"]',
 }
 
 
@@ -51,6 +54,12 @@ class HarborProcess(ManagedProcess):
         options = super()._popen_options()
         options["env"] = self.env
         return options
+
+    def signal_and_wait(self, sig: signal.Signals, timeout: float) -> int:
+        """Send ``sig`` and wait for the exit; the exit code (negative: killed by a signal)."""
+        assert self._popen is not None, f"{self.name} was not started"
+        self._popen.send_signal(sig)
+        return self._popen.wait(timeout)
 
     def kill(self) -> None:
         """SIGKILL: no drain, no goodbye."""

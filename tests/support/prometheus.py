@@ -76,6 +76,7 @@ class PrometheusServer:
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--web.enable-lifecycle",
+            "--enable-feature=exemplar-storage",
             "--storage.tsdb.retention.time=1d",
             "--log.level=warn",
         ]

@@ -68,3 +68,55 @@ def delivery_trace(
         records += [consumer, attempt, client]
         at += 100
     return records
+
+
+# OTLP's enum numbers (opentelemetry-proto trace.proto): Span.SpanKind and Status.StatusCode
+OTLP_KINDS = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
+OTLP_STATUS_CODES = {"UNSET": 0, "OK": 1, "ERROR": 2}
+
+
+def _otlp_value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}  # protobuf JSON: int64 as a string
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
+
+
+def otlp_json(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Span-file records as an OTLP/HTTP JSON export request (``ExportTraceServiceRequest``):
+    one ``resourceSpans`` entry per service, hex ids, enum numbers, typed attribute values."""
+    by_service: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        status: dict[str, Any] = {"code": OTLP_STATUS_CODES[record["status"]]}
+        if record.get("status_message"):
+            status["message"] = record["status_message"]
+        span: dict[str, Any] = {
+            "traceId": record["trace_id"],
+            "spanId": record["span_id"],
+            "name": record["name"],
+            "kind": OTLP_KINDS[record["kind"]],
+            "startTimeUnixNano": str(record["start_unix_nano"]),
+            "endTimeUnixNano": str(record["end_unix_nano"]),
+            "attributes": [
+                {"key": key, "value": _otlp_value(value)}
+                for key, value in record["attributes"].items()
+            ],
+            "status": status,
+        }
+        if record.get("parent_span_id"):
+            span["parentSpanId"] = record["parent_span_id"]
+        by_service.setdefault(record["service"], []).append(span)
+    return {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": service}}]
+                },
+                "scopeSpans": [{"scope": {"name": "tests.span_records"}, "spans": spans}],
+            }
+            for service, spans in by_service.items()
+        ]
+    }

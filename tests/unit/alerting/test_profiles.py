@@ -63,7 +63,10 @@ def test_the_demo_profile_divides_every_time_by_60_with_floors() -> None:
         ("ticket", "24m", "2m", 3.0),
         ("ticket", "1h12m", "6m", 1.0),
     ]
-    assert demo.windows.ratio_windows == ("20s", "30s", "1m", "2m", "6m", "24m", "1h12m")
+    assert demo.windows.ratio_windows == (
+        *("20s", "30s", "1m", "2m", "6m", "24m", "1h12m"),
+        *("5m", "30m", "1h", "2h", "6h", "1d", "3d"),  # the dashboards read these
+    )
     assert (demo.windows.rule_failures, demo.windows.latency) == ("20s", "20s")
     spec = demo.alerting
     assert spec.rule_interval == "5s"  # 30s / 60, floored at the stack's scrape interval
@@ -113,7 +116,11 @@ def test_demo_rules_label_every_alert_and_scale_windows() -> None:
     assert all(rule["labels"]["profile"] == "demo" for rule in demo_alerts)  # type: ignore[index]
     text = "".join(demo.values())
     assert "harborhook:delivery_error_ratio:rate20s > 0.144" in text
-    assert "[10m]" not in text and "[5m]" not in text and "interval: 30s" not in text
+    operations = demo["harborhook-operations.yml"]
+    assert "[10m]" not in operations and "[5m]" not in operations
+    assert "interval: 30s" not in text
+    burn_exprs = [str(rule["expr"]) for rule in demo_alerts if "Budget" in str(rule["alert"])]
+    assert all("rate5m" not in e and "rate1h " not in e for e in burn_exprs)
     assert "# Profile demo:" in text and "# Profile" not in "".join(normal.values())
 
 

@@ -10,10 +10,12 @@ two packages of one layer do not import each other)::
     queue, outbound                       transports; the outbound HTTP adapter
     stack                                 the local stack (plan, supervisor, native)
     store, observability, alerting,       storage; telemetry written and read back;
-      telemetry, client, receiver           alerting as code; the API client; test receiver
+      telemetry, dashboards, client,        alerting and dashboards as code; the API client;
+      receiver                              the test receiver
     render, jsonhttp                      Jinja templates → files; the JSON HTTP clients' base
     settings                              the only reader of HARBORHOOK_* and the YAML file
-    domain, layout, alerting_spec         pure core; the state dir's paths; SLO/alerting spec
+    domain, layout, alerting_spec,        pure core; the state dir's paths; SLO/alerting spec;
+      grafana_spec                          Grafana datasource uids and folder
     errors, harborctl (the package face)
 
 Imports are read from the source (``ast``), including those inside functions and under
@@ -35,10 +37,10 @@ LAYERS: list[set[str]] = [
     {"services"},
     {"queue", "outbound"},
     {"stack"},
-    {"store", "observability", "alerting", "telemetry", "client", "receiver"},
+    {"store", "observability", "alerting", "telemetry", "dashboards", "client", "receiver"},
     {"render", "jsonhttp"},  # jsonhttp: the base of the ingest, Alertmanager, Tempo, Loki clients
     {"settings"},
-    {"domain", "layout", "alerting_spec"},
+    {"domain", "layout", "alerting_spec", "grafana_spec"},
     {"errors", ""},
 ]
 

@@ -198,7 +198,7 @@ def test_logs_must_all_carry_the_trace_id() -> None:
 
 
 def test_metric_queries_name_the_demo_tenant_endpoints_and_profile() -> None:
-    queries = checks.metric_queries(
+    queries = checks.catalogue_queries(
         "ten_1", {"dead": "ep_d", "healthy": "ep_h"}, short_window="20s", nsq=False
     )
     text = "\n".join(q.promql for q in queries)
@@ -206,7 +206,7 @@ def test_metric_queries_name_the_demo_tenant_endpoints_and_profile() -> None:
     assert 'harborhook_dlq_total{endpoint_id="ep_d"}' in text
     assert "harborhook:delivery_error_ratio:rate20s" in text
     assert "nsq" not in text
-    with_nsq = checks.metric_queries("t", {"dead": "e"}, short_window="5m", nsq=True)
+    with_nsq = checks.catalogue_queries("t", {"dead": "e"}, short_window="5m", nsq=True)
     assert any("harborhook_nsq_channel_depth" in q.promql for q in with_nsq)
 
 

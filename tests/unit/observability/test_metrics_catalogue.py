@@ -128,3 +128,33 @@ def test_a_delivery_attempts_metric_events_land_in_their_series() -> None:
     assert values[("harborhook_dlq_total", (("endpoint_id", "e1"), ("reason", "timeout")))]
     assert values[("harborhook_delivery_e2e_seconds_sum", (("tenant_id", "t1"),))] == 1.5
     assert values[("harborhook_circuit_open", (("endpoint_id", "e1"),))] == 1
+
+
+def test_latency_observations_carry_the_trace_id_as_an_exemplar_in_openmetrics() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from harborctl.observability.metrics import Metrics, exposition
+
+    metrics = Metrics()
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("DeliveryAttempt") as span:
+        trace_id = format(span.get_span_context().trace_id, "032x")
+        metrics.attempt_finished("delivered", "ten_a", "ep_a", 0.2)
+        metrics.delivered_end_to_end("ten_a", 1.5)
+    metrics.attempt_finished("delivered", "ten_a", "ep_a", 0.3)  # outside a span: no exemplar
+
+    body, content_type = exposition(metrics.registry, "application/openmetrics-text;version=1.0.0")
+    text = body.decode()
+    assert content_type.startswith("application/openmetrics-text")
+    bucket = 'harborhook_delivery_latency_seconds_bucket{le="0.25",tenant_id="ten_a"} 1.0'
+    assert f'{bucket} # {{trace_id="{trace_id}"}} 0.2' in text
+    assert f'# {{trace_id="{trace_id}"}} 1.5' in text
+    assert text.rstrip().endswith("# EOF")
+
+    plain, plain_type = exposition(metrics.registry, None)
+    assert plain_type.startswith("text/plain")
+    assert "trace_id" not in plain.decode()
+    assert (
+        'harborhook_deliveries_total{endpoint_id="ep_a",status="delivered",tenant_id="ten_a"} 2.0'
+        in plain.decode()
+    )

@@ -126,3 +126,25 @@ def test_401_does_not_carry_the_scripted_retry_after() -> None:
 def test_decide_is_one_based() -> None:
     with pytest.raises(ValueError):
         decide(parse("/ok"), 0)
+
+
+def test_stream_and_trickle_answer_200_with_a_generated_body() -> None:
+    stream = parse("/big/stream/600")
+    assert (stream.kind.value, stream.label, stream.body_bytes) == ("stream", "big", 600 << 20)
+    answer = decide(stream, 1)
+    assert (answer.status, answer.body_bytes, answer.byte_interval) == (200, 600 << 20, 0.0)
+    trickle = decide(parse("/trickle/5"), 1)
+    assert (trickle.status, trickle.body_bytes, trickle.byte_interval) == (200, 5, 1.0)
+
+
+def test_location_is_added_to_status_answers_only() -> None:
+    answer = decide(parse("/status/302", {"location": "http://x/y"}), 1)
+    assert answer.status == 302 and answer.headers["Location"] == "http://x/y"
+    with pytest.raises(ValidationError):
+        parse("/ok", {"location": "http://x/y"})
+
+
+@pytest.mark.parametrize("path", ["/stream/0", "/stream/4097", "/trickle/0", "/trickle/x"])
+def test_stream_and_trickle_sizes_are_bounded(path: str) -> None:
+    with pytest.raises(ValidationError):
+        parse(path)

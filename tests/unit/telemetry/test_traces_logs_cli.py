@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harborctl.cli.app import app
+from harborctl.telemetry.jaeger import rfc3339_nano
 from harborctl.telemetry.log_files import FileLogSource
 from harborctl.telemetry.log_query import LogQuery
 from harborctl.telemetry.log_tail import LogTailOptions, tail_logs
@@ -28,7 +29,12 @@ runner = CliRunner()
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("HARBORHOOK_TEMPO_URL", "HARBORHOOK_LOKI_URL", "HARBORHOOK_CONFIG"):
+    for name in (
+        "HARBORHOOK_TEMPO_URL",
+        "HARBORHOOK_JAEGER_URL",
+        "HARBORHOOK_LOKI_URL",
+        "HARBORHOOK_CONFIG",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HARBORHOOK_STATE_DIR", str(tmp_path))
     return tmp_path
@@ -171,6 +177,32 @@ def test_tempo_unreachable_is_one_clear_line(
     result = run("traces", "show", "a" * 32)
     assert result.exit_code == 1
     assert "Tempo at http://127.0.0.1:9 is unreachable" in result.output
+
+
+def test_tempo_comes_first_then_jaeger_then_the_span_file(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_spans(state_dir, [delivery_trace("ten_a")])
+    monkeypatch.setenv("HARBORHOOK_JAEGER_URL", "http://127.0.0.1:7")
+    monkeypatch.setenv("HARBORHOOK_TEMPO_URL", "http://127.0.0.1:9")
+    both = run("traces", "tail", "--no-follow")
+    monkeypatch.delenv("HARBORHOOK_TEMPO_URL")
+    jaeger = run("traces", "tail", "--no-follow")
+    monkeypatch.delenv("HARBORHOOK_JAEGER_URL")
+    neither = run("traces", "tail", "--no-follow", "--json")
+
+    assert both.exit_code == 1
+    assert "Tempo at http://127.0.0.1:9 is unreachable" in both.output
+    assert jaeger.exit_code == 1
+    assert "Jaeger at http://127.0.0.1:7 is unreachable" in jaeger.output
+    assert len(jaeger.output.strip().splitlines()) == 1
+    assert neither.exit_code == 0
+    assert [line["tenant_id"] for line in json_lines(neither.output)] == ["ten_a"]
+
+
+def test_jaeger_search_times_are_rfc3339_with_nanoseconds() -> None:
+    assert rfc3339_nano(0) == "1970-01-01T00:00:00.000000000Z"
+    assert rfc3339_nano(1_893_456_000_123_456_789) == "2030-01-01T00:00:00.123456789Z"
 
 
 def test_tail_follow_reports_a_trace_once_it_stops_growing(state_dir: Path) -> None:
