@@ -80,7 +80,11 @@ class ReceiverPair:
             return runner.records.select()[start:]
 
         future = asyncio.run_coroutine_threadsafe(read(), self._loop)
-        return future.result(timeout=READ_TIMEOUT)
+        try:
+            return future.result(timeout=READ_TIMEOUT)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise ServiceError(f"the demo's {name} receiver did not answer in time") from exc
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

@@ -67,7 +67,7 @@ from harborctl.demo.restore import Changes, FileSnapshot, interrupts_deferred
 from harborctl.demo.summary import Summary, first_success_latencies, summarize
 from harborctl.demo.traffic import Publisher
 from harborctl.domain.signing import generate_secret
-from harborctl.errors import ConfigError, HarborHookError, NotFound, StackError
+from harborctl.errors import ConfigError, HarborHookError, NotFound, ServiceError, StackError
 from harborctl.settings import Settings, ensure_admin_key, load_settings
 from harborctl.stack.native import NativeStack
 from harborctl.stack.plan import StackOptions, StackPlan, plan_stack
@@ -666,6 +666,8 @@ class DemoRun:
         self.result.replayed = len(self.replayed)
         resolved = None
         give_up = heal_started + self.options.alert_timeout
+        if self.result.fired_after is None:  # nothing to resolve: heal and replay only
+            give_up = heal_started
         while time.monotonic() < give_up:
             resolved = first_resolved(
                 self._recorder_notifications(), scenario.DRIVEN_ALERT, after=healed_at
@@ -683,10 +685,17 @@ class DemoRun:
         self._stop_traffic()
         verdicts = watch.wait(VERDICT_MARGIN) if resolved else watch.verdicts(final=True)
         self._note_notification("resolved", resolved, verdicts)
-        self.result.checked[checks.RESOLVED] = checks.check_alert(
-            checks.RESOLVED, self.result.resolved_after, verdicts,
-            f"{scenario.DRIVEN_ALERT} resolved",
-        )  # fmt: skip
+        if self.result.fired_after is None:
+            self.result.checked[checks.RESOLVED] = checks.not_run(
+                checks.RESOLVED, f"{scenario.DRIVEN_ALERT} never fired"
+            )
+        else:
+            self.result.checked[checks.RESOLVED] = checks.check_alert(
+                checks.RESOLVED,
+                self.result.resolved_after,
+                verdicts,
+                f"{scenario.DRIVEN_ALERT} resolved",
+            )
         self._settle(SETTLE_TIMEOUT)
         self._replay_dead(tenant_id, dead_id)
         self._settle(SETTLE_TIMEOUT)
@@ -700,10 +709,15 @@ class DemoRun:
         self._summary()
 
     def _switch(self, path: str, behaviour: str | None) -> None:
-        answer = httpx.post(
-            f"{self.urls[WEBHOOKS]}/_switch", json={"path": path, "to": behaviour}, timeout=10
-        )
-        answer.raise_for_status()
+        """The demo receiver answers ``path`` as ``behaviour`` from now on (None: as itself)."""
+        try:
+            answer = httpx.post(
+                f"{self.urls[WEBHOOKS]}/_switch", json={"path": path, "to": behaviour}, timeout=10
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"the demo's receiver did not answer: {exc}") from exc
+        if answer.status_code != 200:
+            raise ServiceError(f"the demo's receiver refused to switch {path}: {answer.text}")
 
     def _replay_dead(self, tenant_id: str, endpoint_id: str) -> None:
         assert self.api is not None
@@ -806,7 +820,7 @@ class DemoRun:
         tenant_id = self.result.tenant_id or ""
         if self.result.interrupted:
             for demo in scenario.ENDPOINTS:  # let whatever is pending land
-                with suppress(httpx.HTTPError):
+                with suppress(HarborHookError):
                     self._switch(demo.path, scenario.HEALED_BEHAVIOUR)
             self._replay_dead_quietly(tenant_id)
         if not self._settle(INTERRUPTED_SETTLE if self.result.interrupted else SETTLE_TIMEOUT):
