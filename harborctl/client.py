@@ -86,6 +86,7 @@ class ApiClient(JsonHttpClient):
         description: str | None = None,
         rate_limit_rps: float | None = None,
         max_attempts: int | None = None,
+        breaker_failure_threshold: int | None = None,
     ) -> JsonObject:
         """-> {endpoint: {...}, secret} (the secret is shown only here)"""
         body = _without_none(
@@ -94,6 +95,7 @@ class ApiClient(JsonHttpClient):
             description=description,
             rate_limit_rps=rate_limit_rps,
             max_attempts=max_attempts,
+            breaker_failure_threshold=breaker_failure_threshold,
         )
         return self._object("POST", _tenant_path(tenant_id, "endpoints"), body=body)
 

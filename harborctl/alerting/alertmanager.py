@@ -176,6 +176,29 @@ def build_route(notify: NotifySpec, receivers: Sequence[AnyReceiver]) -> Route:
     }
 
 
+def build_only_route(
+    notify: NotifySpec, receivers: Sequence[str], matchers: Sequence[str]
+) -> Route:
+    """A tree that sends only the alerts matching every one of ``matchers`` on, to every one of
+    ``receivers`` whatever their severity; everything else ends in the blackhole
+    (``harborctl demo``: the alert it drives reaches the recorder and the receivers named with
+    ``--notify``, and nothing else is sent anywhere while it runs)."""
+    return {
+        "receiver": BLACKHOLE,
+        "group_by": list(notify.group_by),
+        "group_wait": notify.group_wait,
+        "group_interval": notify.group_interval,
+        "repeat_interval": notify.repeat_page,
+        "routes": [
+            {
+                "matchers": list(matchers),
+                "receiver": BLACKHOLE,
+                "routes": [{"receiver": name, "continue": True} for name in receivers],
+            }
+        ],
+    }
+
+
 def _slack(receiver: SlackReceiver, secret_file: Path) -> ReceiverConfig:
     config: SlackConfig = {
         "api_url_file": str(secret_file),
@@ -234,11 +257,13 @@ def build_alertmanager_config(
     secret_files: Mapping[str, Path],
     secrets: Mapping[str, str | None],
     webhook_url_file: bool = False,
+    route: Route | None = None,
 ) -> AlertmanagerConfig:
-    """The whole config as data (see the module docstring for the routing)."""
+    """The whole config as data (see the module docstring for the routing; ``route`` replaces
+    that tree)."""
     return {
         "global": {"resolve_timeout": notify.resolve_timeout},
-        "route": build_route(notify, receivers),
+        "route": route or build_route(notify, receivers),
         "inhibit_rules": INHIBIT_RULES,
         "receivers": [
             {"name": BLACKHOLE},
@@ -287,9 +312,12 @@ def render_alertmanager_config(
     secrets: Mapping[str, str | None],
     receivers_file: Path,
     webhook_url_file: bool = False,
+    route: Route | None = None,
 ) -> str:
     """The whole alertmanager.yml; ``secrets`` is only read for inline webhook URLs."""
-    config = build_alertmanager_config(notify, receivers, secret_files, secrets, webhook_url_file)
+    config = build_alertmanager_config(
+        notify, receivers, secret_files, secrets, webhook_url_file, route
+    )
     inline = not webhook_url_file and any(isinstance(r, WebhookReceiver) for r in receivers)
     return _header(receivers_file, inline) + dump_alertmanager_config(config)
 

@@ -6,9 +6,13 @@
   exact form Alertmanager reads (``harborctl.alerting.secret_files``);
 - ``set_receiver`` / ``remove_receiver``: change the receivers, their secrets and
   alertmanager.yml together, then reload Alertmanager; a rejected change writes nothing, and a
-  config the running Alertmanager refuses is rolled back.
+  config the running Alertmanager refuses is rolled back;
+- ``notify_only``: alertmanager.yml sending one alert to named receivers and nothing else
+  anywhere (``harborctl demo``, which puts the operator's file back afterwards).
 
-``harborctl up`` calls the first two; the CLI calls all of them.
+Each takes a rule ``Profile`` where timing matters (``harborctl.alerting.profiles``): the demo
+profile scales windows, ``for`` durations and Alertmanager's waits down. ``harborctl up``
+calls the first two with the normal profile; the CLI calls all of them.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from pathlib import Path
 import httpx
 
 from harborctl.alerting import tools
-from harborctl.alerting.alertmanager import render_alertmanager_config
+from harborctl.alerting.alertmanager import Route, build_only_route, render_alertmanager_config
 from harborctl.alerting.client import AlertmanagerClient
+from harborctl.alerting.profiles import Profile, rule_profile
 from harborctl.alerting.receivers import WebhookReceiver
 from harborctl.alerting.rules import render_rule_files
 from harborctl.alerting.store import (
@@ -54,10 +59,11 @@ class Outcome:
 # --- Prometheus rules -------------------------------------------------------------------------
 
 
-def write_rule_files(settings: Settings) -> list[Path]:
-    """Render the rule files, check them with promtool (when installed), then write them."""
+def write_rule_files(settings: Settings, profile: Profile = Profile.normal) -> list[Path]:
+    """Render the rule files on ``profile``'s time scale, check them with promtool (when
+    installed), then write them."""
     layout = settings.layout
-    files = render_rule_files(settings.slo, settings.alerting)
+    files = render_rule_files(settings.slo, settings.alerting, profile)
     promtool = tools.find("promtool")
     if promtool is not None:
         with tempfile.TemporaryDirectory(prefix="harborhook-rules-") as directory:
@@ -90,15 +96,18 @@ def _render(
     receivers: Sequence[AnyReceiver],
     secrets: Mapping[str, str | None],
     amtool: str | None,
+    profile: Profile = Profile.normal,
+    route: Route | None = None,
 ) -> str:
     layout = settings.layout
     return render_alertmanager_config(
-        settings.alerting.notify,
+        rule_profile(profile, settings.alerting).alerting.notify,
         receivers,
         secret_files={r.name: layout.secret_file(r.name) for r in receivers},
         secrets=secrets,
         receivers_file=layout.receivers_file,
         webhook_url_file=amtool is not None and tools.webhook_url_file_supported(amtool),
+        route=route,
     )
 
 
@@ -126,14 +135,15 @@ def repair_secrets(settings: Settings) -> list[Path]:
     return repair_secret_files(layout, load_receivers(layout))
 
 
-def write_alertmanager_config(settings: Settings) -> Path:
+def write_alertmanager_config(settings: Settings, profile: Profile = Profile.normal) -> Path:
     """alertmanager.yml (0600) from the spec and the configured receivers, checked first;
-    the receivers' secret files repaired first (``repair_secrets``)."""
+    the receivers' secret files repaired first (``repair_secrets``); Alertmanager's waits on
+    ``profile``'s time scale."""
     layout = settings.layout
     receivers = load_receivers(layout)
     repair_secret_files(layout, receivers)
     amtool = tools.find("amtool")
-    text = _render(settings, receivers, _current_secrets(layout, receivers), amtool)
+    text = _render(settings, receivers, _current_secrets(layout, receivers), amtool, profile)
     _check(amtool, text)
     return write_file(layout.alertmanager_config, text, mode=SECRET_MODE)
 
@@ -218,6 +228,42 @@ def remove_receiver(settings: Settings, name: str) -> Outcome:
     if name not in [r.name for r in current]:
         raise NotFound("receiver", name)
     return _apply(settings, [r for r in current if r.name != name], {name: None})
+
+
+def notify_only(
+    settings: Settings,
+    names: Sequence[str],
+    matchers: Sequence[str],
+    profile: Profile = Profile.demo,
+) -> Outcome:
+    """alertmanager.yml sending the alerts matching ``matchers`` to the configured receivers
+    ``names`` (whatever severity they take) and nothing anywhere else, on ``profile``'s
+    timing; checked with amtool, written 0600, Alertmanager reloaded (the previous file put
+    back when the running Alertmanager refuses it). receivers.yaml and the secrets are not
+    touched: the operator's own alertmanager.yml comes back with ``write_alertmanager_config``
+    (or from a copy the caller kept). NotFound for a name that is not a receiver."""
+    layout = settings.layout
+    configured = {r.name: r for r in load_receivers(layout)}
+    for name in names:
+        if name not in configured:
+            raise NotFound("receiver", name)
+    chosen = [configured[name] for name in dict.fromkeys(names)]
+    notify = rule_profile(profile, settings.alerting).alerting.notify
+    route = build_only_route(notify, [r.name for r in chosen], matchers)
+    amtool = tools.find("amtool")
+    text = _render(settings, chosen, _current_secrets(layout, chosen), amtool, profile, route)
+    outcome = Outcome(validated=_check(amtool, text))
+    before = _snapshot([layout.alertmanager_config])
+    outcome.files.append(write_file(layout.alertmanager_config, text, SECRET_MODE))
+    with AlertmanagerClient(settings.alertmanager_url) as client:
+        try:
+            outcome.reloaded = client.reload()
+        except ServiceError:
+            _restore(before)
+            with suppress(ServiceError):
+                client.reload()
+            raise
+    return outcome
 
 
 def list_receivers(settings: Settings) -> list[tuple[AnyReceiver, str | None]]:

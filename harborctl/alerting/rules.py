@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harborctl.alerting.profiles import Profile, RuleWindows, rule_profile
 from harborctl.alerting_spec import (
-    BURN_WINDOWS,
-    RATIO_WINDOWS,
     AlertingSpec,
     SloSpec,
     burn_threshold,
@@ -63,8 +62,18 @@ def _exhaustion(slo: SloSpec, factor: float) -> str:
     return f"{hours / 24:.3g} days" if hours >= 48 else f"{hours:.3g} hours"
 
 
-def rules_context(slo: SloSpec, alerting: AlertingSpec) -> dict[str, Any]:
-    """Everything the rule templates need; thresholds derived from the objective here."""
+def rules_context(
+    slo: SloSpec,
+    alerting: AlertingSpec,
+    windows: RuleWindows | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything the rule templates need; thresholds derived from the objective here.
+
+    ``windows``: the lookbacks (the normal profile's when None); ``labels``: added to every
+    alert (the demo profile's ``profile="demo"``).
+    """
+    windows = windows or RuleWindows()
     burn_alerts = [
         {
             "name": window.alert_name,
@@ -79,7 +88,7 @@ def rules_context(slo: SloSpec, alerting: AlertingSpec) -> dict[str, Any]:
                 alerting.for_.burn_page if window.severity == "page" else alerting.for_.burn_ticket
             ),
         }
-        for window in BURN_WINDOWS
+        for window in windows.burn_windows
     ]
     return {
         "bad_regex": slo.bad_regex,
@@ -87,7 +96,10 @@ def rules_context(slo: SloSpec, alerting: AlertingSpec) -> dict[str, Any]:
         "objective_pct": percent_text(slo.delivery_success_objective),
         "budget_pct": percent_text(1 - slo.delivery_success_objective),
         "slo_window": slo.window,
-        "ratio_windows": RATIO_WINDOWS,
+        "ratio_windows": windows.ratio_windows,
+        "windows": windows,
+        "extra_labels": dict(labels or {}),
+        "profile": (labels or {}).get("profile", "normal"),
         "burn_alerts": burn_alerts,
         "latency_p99_seconds": number_text(slo.latency_p99_seconds),
         "rule_interval": alerting.rule_interval,
@@ -104,7 +116,10 @@ def rules_context(slo: SloSpec, alerting: AlertingSpec) -> dict[str, Any]:
     }
 
 
-def render_rule_files(slo: SloSpec, alerting: AlertingSpec) -> dict[str, str]:
-    """File name → content of every Prometheus rule file."""
-    context = rules_context(slo, alerting)
+def render_rule_files(
+    slo: SloSpec, alerting: AlertingSpec, profile: Profile = Profile.normal
+) -> dict[str, str]:
+    """File name → content of every Prometheus rule file, on the time scale of ``profile``."""
+    chosen = rule_profile(profile, alerting)
+    context = rules_context(slo, chosen.alerting, chosen.windows, chosen.labels)
     return {name: render_template(template, **context) for name, template in RULE_TEMPLATES.items()}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from harborctl.alerting.profiles import Profile
 from harborctl.alerting.receivers import Severity
 from harborctl.cli.options import JsonFlag
 from harborctl.cli.output import (
@@ -87,7 +88,17 @@ def _reload_alertmanager(url: str) -> bool:
 
 
 @app.command("generate")
-def generate(as_json: JsonFlag = False) -> None:
+def generate(
+    profile: Profile = typer.Option(
+        Profile.normal,
+        "--profile",
+        help="normal: the rules as the spec says. demo: every window, `for` duration, the "
+        "evaluation interval and Alertmanager's waits divided by 60 (an hour becomes a "
+        "minute), so a burn-rate alert fires within about a minute (`harborctl demo` uses "
+        "it); `--profile normal` (or `harborctl up`) restores the normal rules.",
+    ),
+    as_json: JsonFlag = False,
+) -> None:
     """Write the Prometheus rule files and alertmanager.yml from the `slo:`/`alerting:` spec.
 
     Both are checked (promtool, amtool) before they replace the live files; a running
@@ -97,10 +108,11 @@ def generate(as_json: JsonFlag = False) -> None:
     from harborctl.alerting import tools
 
     settings = _settings()
-    rules = gen.write_rule_files(settings)
+    rules = gen.write_rule_files(settings, profile)
     repaired = gen.repair_secrets(settings)
-    config = gen.write_alertmanager_config(settings)
+    config = gen.write_alertmanager_config(settings, profile)
     data: dict[str, Any] = {
+        "profile": profile.value,
         "rule_files": [str(path) for path in rules],
         "alertmanager_config": str(config),
         "repaired_secret_files": [str(path) for path in repaired],
@@ -112,7 +124,7 @@ def generate(as_json: JsonFlag = False) -> None:
 
     def human() -> None:
         for path in data["rule_files"]:
-            console.print(f"rules         {path}", highlight=False)
+            console.print(f"rules         {path} ({profile.value} profile)", highlight=False)
         console.print(f"alertmanager  {data['alertmanager_config']}", highlight=False)
         for path in repaired:
             console.print(
@@ -142,9 +154,11 @@ def test(
     ),
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the promtool unit tests of the alert rules; check the rules generated from your spec.
+    """Run the promtool unit tests of the alert rules, normal and demo profile; check the rules
+    generated from your spec.
 
-    Exit code 1 when a unit test or the check fails.
+    The demo profile's tests are in the `demo/` folder beside the normal ones. Exit code 1
+    when a unit test or the check fails.
     """
     from harborctl.alerting import tools
     from harborctl.alerting.ruletests import run_template_tests
@@ -154,6 +168,7 @@ def test(
     if promtool is None:
         fail("promtool not installed (Debian package `prometheus`): cannot test rules", 2)
     report = run_template_tests(promtool, tests_dir)
+    demo = run_template_tests(promtool, tests_dir, Profile.demo)
     settings = _settings()
     generated = sorted(settings.layout.rules_dir.glob("*.yml"))
     check_error = None
@@ -163,9 +178,14 @@ def test(
         except ConfigError as exc:
             check_error = str(exc)
     data = {
-        "unit_tests_passed": report.passed,
+        "unit_tests_passed": report.passed and demo.passed,
         "unit_test_files": report.test_files,
         "output": report.output,
+        "profiles": {
+            r.profile.value: {"passed": r.passed, "unit_test_files": r.test_files}
+            for r in (report, demo)
+        },
+        "demo_output": demo.output,
         "generated_rules": [str(path) for path in generated],
         "generated_rules_ok": check_error is None,
         "generated_rules_error": check_error,
@@ -173,6 +193,8 @@ def test(
 
     def human() -> None:
         console.print(report.output, highlight=False, markup=False)
+        console.print("demo profile:", highlight=False)
+        console.print(demo.output, highlight=False, markup=False)
         if not generated:
             note("no generated rules yet: run `harborctl alerts generate`")
         elif check_error:
@@ -181,7 +203,7 @@ def test(
             console.print(f"generated rules: {len(generated)} files pass promtool check rules")
 
     emit(data, as_json, human)
-    if not report.passed or check_error:
+    if not report.passed or not demo.passed or check_error:
         raise typer.Exit(1)
 
 

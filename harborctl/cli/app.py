@@ -13,6 +13,7 @@ from harborctl.cli import (
     config,
     dashboards,
     deliveries,
+    demo,
     dlq,
     endpoints,
     events,
@@ -51,6 +52,7 @@ app.add_typer(logs.app, name="logs")
 bench.register(app)  # bench
 config.register(app)  # config
 app.add_typer(compose.app, name="compose")
+demo.register(app)  # demo
 
 
 def main() -> None:

@@ -77,6 +77,13 @@ def create(
     max_attempts: int | None = typer.Option(
         None, "--max-attempts", help="Attempts before a delivery goes to the DLQ."
     ),
+    breaker_failure_threshold: int | None = typer.Option(
+        None,
+        "--breaker-failure-threshold",
+        min=1,
+        help="Consecutive failures that open this endpoint's circuit breaker (default: the "
+        "worker's breaker_failure_threshold).",
+    ),
     tenant: TenantId = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
@@ -96,10 +103,14 @@ def create(
             description=description,
             rate_limit_rps=rate_limit_rps,
             max_attempts=max_attempts,
+            breaker_failure_threshold=breaker_failure_threshold,
         )
 
     def human() -> None:
-        print_fields(_row(data.get("endpoint", {})))
+        endpoint = data.get("endpoint", {})
+        print_fields(_row(endpoint))
+        if endpoint.get("breaker_failure_threshold") is not None:
+            print_fields({"breaker_failure_threshold": endpoint["breaker_failure_threshold"]})
         print_fields({"secret": data.get("secret")})
         note("The secret is shown only now: give it to the receiver to verify signatures.")
 

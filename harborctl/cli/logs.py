@@ -44,7 +44,8 @@ def _source() -> Iterator[LogSource]:
         yield FileLogSource(settings.layout.json_logs_dir)
 
 
-def _line(entry: LogEntry) -> Text:
+def log_line(entry: LogEntry) -> Text:
+    """One log line as ``logs tail`` prints it: time, level, service, message, the ids."""
     record = entry.record
     when = datetime.fromtimestamp(entry.timestamp_ns / 1e9, UTC).strftime("%H:%M:%S.%f")[:-3]
     level = str(record.get("level", "")).lower()
@@ -87,6 +88,6 @@ def tail(
                     sys.stdout.write(json.dumps(dict(entry.record), default=str) + "\n")
                     sys.stdout.flush()
                 else:
-                    console.print(_line(entry), highlight=False, soft_wrap=True)
+                    console.print(log_line(entry), highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
             raise typer.Exit(0) from None

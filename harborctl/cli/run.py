@@ -113,6 +113,8 @@ def receiver(
     answer into 401; scripted failures are kept.
     Inspection: GET /_received[?path=&webhook_id=&label=&limit=],
     GET /_count[?path=], POST /_reset (not the file), GET /healthz.
+    Control: POST /_switch {"path": "/a/status/500", "to": "/ok"} answers
+    that path as another behaviour ("to": null undoes it); GET /_switch.
     """
     from harborctl.receiver.server import serve
 

@@ -142,6 +142,24 @@ def _label(span: SpanView, start: int, total: int, parent: SpanView | None) -> T
     return text
 
 
+def trace_tree(spans: list[SpanView]) -> Tree:
+    """One trace as ``traces show`` draws it: the summary line, then each span under its
+    parent with a waterfall bar, kind, service, duration and attributes."""
+    roots, children = children_of(spans)
+    start = min(s.start_ns for s in spans)
+    total = max(s.end_ns for s in spans) - start
+    tree = Tree(_line(summarize(spans)), guide_style="dim")
+
+    def add(node: Tree, span: SpanView, parent: SpanView | None) -> None:
+        branch = node.add(_label(span, start, total, parent))
+        for child in children.get(span.span_id, []):
+            add(branch, child, span)
+
+    for root in roots:
+        add(tree, root, None)
+    return tree
+
+
 @app.command()
 def show(
     trace_id: str = typer.Argument(..., help="The trace id (32 hex), e.g. from events publish."),
@@ -153,19 +171,7 @@ def show(
     summary = summarize(spans)
 
     def human() -> None:
-        roots, children = children_of(spans)
-        start = min(s.start_ns for s in spans)
-        total = max(s.end_ns for s in spans) - start
-        tree = Tree(_line(summary), guide_style="dim")
-
-        def add(node: Tree, span: SpanView, parent: SpanView | None) -> None:
-            branch = node.add(_label(span, start, total, parent))
-            for child in children.get(span.span_id, []):
-                add(branch, child, span)
-
-        for root in roots:
-            add(tree, root, None)
-        console.print(tree, highlight=False)
+        console.print(trace_tree(spans), highlight=False)
 
     emit(
         {"trace": summary.as_dict(), "spans": [span_dict(s) for s in spans]},

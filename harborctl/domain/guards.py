@@ -25,10 +25,13 @@ class EndpointGuards:
         self.breakers: dict[str, CircuitBreaker] = {}
         self.buckets: dict[str, TokenBucket] = {}
 
-    def breaker(self, endpoint_id: str) -> CircuitBreaker:
+    def breaker(self, endpoint_id: str, failure_threshold: int | None = None) -> CircuitBreaker:
+        """The endpoint's breaker, opening after ``failure_threshold`` consecutive failures
+        (the default when None); a changed threshold starts a fresh breaker."""
+        threshold = failure_threshold or self.failure_threshold
         found = self.breakers.get(endpoint_id)
-        if found is None:
-            found = CircuitBreaker(self.failure_threshold, self.cooldown_seconds)
+        if found is None or found.failure_threshold != threshold:
+            found = CircuitBreaker(threshold, self.cooldown_seconds)
             self.breakers[endpoint_id] = found
         return found
 

@@ -99,6 +99,9 @@ class Endpoint:
     previous_secret: str | None = field(repr=False, default=None)  # write-only too
     previous_secret_until: datetime | None = None
     updated_at: datetime | None = None  # None only for an endpoint not yet stored
+    # consecutive failures that open this endpoint's circuit breaker (None: the worker's
+    # breaker_failure_threshold)
+    breaker_failure_threshold: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,10 @@ class EndpointView(_Answer):
     description: str | None
     rate_limit_rps: float | None
     max_attempts: int | None
+    breaker_failure_threshold: int | None = Field(
+        description="consecutive failures that open this endpoint's circuit breaker "
+        "(null: the worker's setting)"
+    )
     enabled: bool
     disabled_reason: Literal["manual", "gone", "failing"] | None = Field(
         description="why the endpoint is disabled (null while enabled)"

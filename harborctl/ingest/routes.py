@@ -138,6 +138,7 @@ def create_endpoint(
         description=body.description,
         rate_limit_rps=body.rate_limit_rps,
         max_attempts=body.max_attempts,
+        breaker_failure_threshold=body.breaker_failure_threshold,
         now=utcnow(),
     )
     return {"endpoint": endpoint_view(endpoint), "secret": secret}
@@ -184,7 +185,8 @@ def update_endpoint(
     if not changes:
         raise ValidationError(
             "body",
-            "nothing to change: give url, description, rate_limit_rps, max_attempts or enabled",
+            "nothing to change: give url, description, rate_limit_rps, max_attempts, "
+            "breaker_failure_threshold or enabled",
         )
     if "url" in changes:
         refuse_blocked_address(changes["url"], rt.settings)

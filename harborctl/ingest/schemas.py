@@ -112,15 +112,17 @@ class EndpointCreate(_Body):
     description: str | None = Field(default=None, max_length=1000)
     rate_limit_rps: StrictNumber | None = Field(default=None, gt=0, le=10_000)
     max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
+    # consecutive failures that open the endpoint's circuit breaker; default: the worker's
+    breaker_failure_threshold: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
 
     _http_url = field_validator("url")(_check_url)
     _whsec = field_validator("secret")(_check_secret)
 
 
 class EndpointUpdate(_Body):
-    """PATCH: only the fields given change. ``null`` clears description, rate_limit_rps and
-    max_attempts (back to the worker's defaults); url and enabled cannot be null. The
-    secret changes through ``:rotate-secret``, never here."""
+    """PATCH: only the fields given change. ``null`` clears description, rate_limit_rps,
+    max_attempts and breaker_failure_threshold (back to the worker's defaults); url and
+    enabled cannot be null. The secret changes through ``:rotate-secret``, never here."""
 
     url: str | None = Field(
         default=None,
@@ -130,6 +132,7 @@ class EndpointUpdate(_Body):
     description: str | None = Field(default=None, max_length=1000)
     rate_limit_rps: StrictNumber | None = Field(default=None, gt=0, le=10_000)
     max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
+    breaker_failure_threshold: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
     enabled: StrictBool | None = None
 
     @model_validator(mode="before")
@@ -214,6 +217,7 @@ def endpoint_view(endpoint: Endpoint) -> dict[str, Any]:
         "disabled_at": _iso(endpoint.disabled_at),
         "failing_since": _iso(endpoint.failing_since),
         "previous_secret_until": _iso(endpoint.previous_secret_until),
+        "breaker_failure_threshold": endpoint.breaker_failure_threshold,
         "created_at": _iso(endpoint.created_at),
         "updated_at": _iso(endpoint.updated_at),
     }

@@ -10,6 +10,17 @@ Inspection API (reserved paths)::
     POST /_reset                                       clear records and counters (not the file)
     GET  /healthz                                      {"status": "ok"}
 
+Control::
+
+    POST /_switch  {"path": "/dead/status/500", "to": "/ok"}
+                   from now on answer POSTs to ``path`` as the behaviour ``to`` selects
+                   (``to`` may carry options: ``/fail/2?status=429``); ``"to": null`` undoes
+                   it. Records keep the path that was POSTed to, its counter goes on.
+    GET  /_switch  {"switches": {path: to, ...}}
+
+A switch is how an endpoint whose URL cannot change "recovers" (``harborctl demo`` heals its
+dead endpoint this way); ``/_reset`` does not undo switches.
+
 Ways to run it: :func:`serve` (blocking, the CLI), :class:`ReceiverRunner` (async context
 manager in the current loop) and :func:`running_receiver` (background thread, for sync tests).
 """
@@ -30,15 +41,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from harborctl.domain import signing
 from harborctl.errors import ConfigError, NotFound, ValidationError
-from harborctl.receiver.behaviours import Decision, decide, parse
+from harborctl.receiver.behaviours import Behaviour, Decision, decide, parse
 from harborctl.receiver.records import DEFAULT_MAX_RECORDS, Record, RecordStore
 
-RESERVED_PATHS = {"/_received": "GET", "/_count": "GET", "/_reset": "POST", "/healthz": "GET"}
+RESERVED_PATHS: dict[str, tuple[str, ...]] = {
+    "/_received": ("GET",),
+    "/_count": ("GET",),
+    "/_reset": ("POST",),
+    "/_switch": ("GET", "POST"),
+    "/healthz": ("GET",),
+}
 CLIENT_MAX_SIZE = 8 * 1024 * 1024  # above the platform's 1 MiB payload limit on purpose
 SHUTDOWN_TIMEOUT = 5.0
 
@@ -51,6 +69,7 @@ class _State:
     clock: Callable[[], float]
     log_requests: bool
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    switches: dict[str, str] = field(default_factory=dict)  # path -> behaviour path (+ query)
 
 
 STATE = web.AppKey("receiver_state", _State)
@@ -84,6 +103,8 @@ def create_app(
     app.router.add_get("/_received", _received)
     app.router.add_get("/_count", _count)
     app.router.add_post("/_reset", _reset)
+    app.router.add_get("/_switch", _switches)
+    app.router.add_post("/_switch", _switch)
     app.router.add_route("*", "/{tail:.*}", _scripted)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)
@@ -125,9 +146,45 @@ async def _reset(request: web.Request) -> web.Response:
     return web.json_response({"reset": True})
 
 
+async def _switches(request: web.Request) -> web.Response:
+    return web.json_response({"switches": request.app[STATE].switches})
+
+
+async def _switch(request: web.Request) -> web.Response:
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+        return _error(400, "invalid", 'body must be {"path": "/...", "to": "/..." or null}')
+    path, target = body["path"], body.get("to")
+    if not path.startswith("/") or path in RESERVED_PATHS:
+        return _error(400, "invalid", f"path {path!r} is not a path to POST webhooks to")
+    switches = request.app[STATE].switches
+    if target is None:
+        switches.pop(path, None)
+        return web.json_response({"switches": switches})
+    if not isinstance(target, str) or not target.startswith("/"):
+        return _error(400, "invalid", '"to" must be a behaviour path such as "/ok", or null')
+    try:
+        _behaviour_of(target)
+    except NotFound as exc:
+        return _error(400, "invalid", f'"to": {exc}')
+    except ValidationError as exc:
+        return _error(400, "invalid", f'"to": {exc.message}')
+    switches[path] = target
+    return web.json_response({"switches": switches})
+
+
+def _behaviour_of(target: str) -> Behaviour:
+    """The behaviour a ``/_switch`` target names (``/fail/2?status=429``)."""
+    path, _, query = target.partition("?")
+    return parse(path, dict(parse_qsl(query)))
+
+
 async def _scripted(request: web.Request) -> web.StreamResponse:
     if request.path in RESERVED_PATHS:
-        raise web.HTTPMethodNotAllowed(request.method, [RESERVED_PATHS[request.path]])
+        raise web.HTTPMethodNotAllowed(request.method, list(RESERVED_PATHS[request.path]))
     if request.method != "POST":
         raise web.HTTPMethodNotAllowed(request.method, ["POST"])
     state = request.app[STATE]
@@ -139,8 +196,9 @@ async def _scripted(request: web.Request) -> web.StreamResponse:
     label: str | None = None
     error: tuple[int, str, str] | None = None
     decision: Decision | None = None
+    switched = state.switches.get(request.path)
     try:
-        behaviour = parse(request.path, request.query)
+        behaviour = _behaviour_of(switched) if switched else parse(request.path, request.query)
     except NotFound as exc:
         error = (404, "not_found", f"{exc}; see `harborctl run receiver --help`")
     except ValidationError as exc:

@@ -128,7 +128,7 @@ class DeliveryProcessor:
             return await self._perform(message, item, outcome)
 
         mono = self.monotonic()
-        breaker = self.guards.breaker(endpoint.id)
+        breaker = self.guards.breaker(endpoint.id, endpoint.breaker_failure_threshold)
         if not breaker.allow(mono):
             self.metrics.observe(CircuitState(endpoint.id, True))
             return await self._defer(item, breaker.retry_after(mono), FailureReason.CIRCUIT_OPEN)

@@ -273,7 +273,9 @@ def alertmanager_component(
 
 
 def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
-    """Prometheus with the generated prometheus.yml; ``/-/reload`` on (lifecycle API)."""
+    """Prometheus with the generated prometheus.yml; ``/-/reload`` on (lifecycle API), and the
+    admin API on loopback, with which ``harborctl demo`` deletes its own tenant's series so the
+    normal rules never alert on its deliberate errors."""
     listen = f"{LOOPBACK}:{settings.prometheus_port}"
     return Component(
         name="prometheus",
@@ -283,6 +285,7 @@ def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
             f"--storage.tsdb.path={layout.prometheus_data_dir}",
             f"--web.listen-address={listen}",
             "--web.enable-lifecycle",
+            "--web.enable-admin-api",
             # keep the trace_id exemplars of the latency histograms (dashboards link them)
             "--enable-feature=exemplar-storage",
         ),

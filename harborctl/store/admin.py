@@ -23,7 +23,9 @@ from harborctl.store.rows import endpoint_from_row, subscription_from_row, tenan
 from harborctl.store.schema import api_keys, endpoints, subscriptions, tenants
 
 #: What ``update_endpoint`` may change (the API's PATCH fields).
-UPDATABLE = frozenset({"url", "description", "rate_limit_rps", "max_attempts", "enabled"})
+UPDATABLE = frozenset(
+    {"url", "description", "rate_limit_rps", "max_attempts", "breaker_failure_threshold", "enabled"}
+)
 
 
 def hash_api_key(key: str) -> str:
@@ -82,6 +84,7 @@ class AdminRepository:
         rate_limit_rps: float | None,
         max_attempts: int | None,
         now: datetime,
+        breaker_failure_threshold: int | None = None,
     ) -> Endpoint:
         endpoint = Endpoint(
             id=new_id("ep"),
@@ -93,6 +96,7 @@ class AdminRepository:
             created_at=now,
             secret=secret,
             updated_at=now,
+            breaker_failure_threshold=breaker_failure_threshold,
         )
         with self.db.write() as conn:
             conn.execute(
@@ -104,6 +108,7 @@ class AdminRepository:
                     description=description,
                     rate_limit_rps=rate_limit_rps,
                     max_attempts=max_attempts,
+                    breaker_failure_threshold=breaker_failure_threshold,
                     created_at=now,
                     enabled=True,
                     updated_at=now,

@@ -42,6 +42,7 @@ def endpoint_from_row(row: Any) -> Endpoint:
         previous_secret=row.previous_secret,
         previous_secret_until=row.previous_secret_until,
         updated_at=row.updated_at or row.created_at,
+        breaker_failure_threshold=row.breaker_failure_threshold,
     )
 
 

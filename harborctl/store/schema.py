@@ -97,6 +97,7 @@ endpoints = Table(
     Column("previous_secret", String(200)),  # still signs until previous_secret_until
     Column("previous_secret_until", TS),
     Column("updated_at", TS),  # set on every change; created_at for rows older than 0003
+    Column("breaker_failure_threshold", Integer),  # migration 0004
 )
 
 subscriptions = Table(

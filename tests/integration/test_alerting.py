@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from harborctl.alerting import tools
 from harborctl.alerting.generate import write_rule_files
+from harborctl.alerting.profiles import Profile
 from harborctl.cli.app import app
 from harborctl.settings import Settings
 from tests.support.alertmanager import (
@@ -45,7 +46,8 @@ runner = CliRunner()
 def test_alerts_test_runs_promtool_unit_tests_of_every_alert(
     alertmanager_server: AlertingSession,
 ) -> None:
-    """`harborctl alerts test`: both unit-test files pass (about 25 s: 3-day series)."""
+    """`harborctl alerts test`: both unit-test files pass, for the normal and the demo profile
+    (about 60 s: 3-day series, and 1h12m ones at the demo's 5 s interval)."""
     import json
 
     result = alertmanager_server.harborctl("alerts", "test", "--json")
@@ -53,17 +55,44 @@ def test_alerts_test_runs_promtool_unit_tests_of_every_alert(
     report = json.loads(result.stdout)
     assert report["unit_tests_passed"] is True
     assert report["unit_test_files"] == ["operations.test.yml", "slo.test.yml"]
+    assert report["profiles"] == {
+        profile: {"passed": True, "unit_test_files": ["operations.test.yml", "slo.test.yml"]}
+        for profile in ("normal", "demo")
+    }
 
 
-def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
+@pytest.mark.parametrize("folder", ["tests/alerting", "tests/alerting/demo"])
+def test_every_alert_has_a_firing_and_a_silent_unit_test(folder: str) -> None:
     from harborctl.alerting.rules import ALERTS
 
-    text = "".join(p.read_text() for p in Path("tests/alerting").glob("*.test.yml"))
+    text = "".join(p.read_text() for p in Path(folder).glob("*.test.yml"))
     for alert in ALERTS:
         assert f"alertname: {alert.name}\n        exp_alerts:\n" in text, alert.name
         assert f"alertname: {alert.name}, exp_alerts: []" in text, alert.name
 
 
+def test_a_failing_demo_profile_test_fails_alerts_test(tmp_path: Path) -> None:
+    """The demo profile's tests count: one wrong expectation there is exit code 1."""
+    require_binary("promtool", HINT)
+    import shutil
+
+    shutil.copytree("tests/alerting", tmp_path / "alerting")
+    demo = tmp_path / "alerting" / "demo" / "slo.test.yml"
+    demo.write_text(demo.read_text().replace("short_window: 20s}", "short_window: 5m}", 1))
+    settings_env = {"HARBORHOOK_STATE_DIR": str(tmp_path / "state")}
+    result = runner.invoke(
+        app, ["alerts", "test", "--tests", str(tmp_path / "alerting"), "--json"], env=settings_env
+    )
+    assert result.exit_code == 1, result.output
+    import json
+
+    report = json.loads(result.stdout)
+    assert report["profiles"]["normal"]["passed"] is True
+    assert report["profiles"]["demo"]["passed"] is False
+    assert report["unit_tests_passed"] is False
+
+
+@pytest.mark.parametrize("profile", list(Profile))
 @pytest.mark.parametrize(
     "spec",
     [
@@ -72,10 +101,12 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
         {"alerting": {"for": {"worker_down": "1s"}, "rule_interval": "1s"}},
     ],
 )
-def test_generated_rules_pass_promtool_check(tmp_path: Path, spec: dict[str, Any]) -> None:
+def test_generated_rules_pass_promtool_check(
+    tmp_path: Path, spec: dict[str, Any], profile: Profile
+) -> None:
     promtool = require_binary("promtool", HINT)
     settings = Settings(state_dir=tmp_path, **spec)
-    files = write_rule_files(settings)  # checks with promtool before writing
+    files = write_rule_files(settings, profile)  # checks with promtool before writing
     assert [f.name for f in files] == ["harborhook-slo.yml", "harborhook-operations.yml"]
     tools.check_rules(promtool, files)
 

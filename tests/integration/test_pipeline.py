@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harborctl.domain.signing import verify
@@ -111,6 +112,34 @@ def test_dead_endpoint_goes_to_dlq_and_replay_delivers(pipeline: Pipeline, recei
         assert api.get(f"/v1/tenants/{tenant.id}/dlq").json()["deliveries"] == []
 
 
+def test_an_endpoint_breaker_threshold_of_its_own_opens_its_breaker(
+    pipeline: Pipeline, receiver: str
+) -> None:
+    """The worker's threshold is 50 (FAST_SETTINGS); this endpoint's own is 2: after two
+    failures its breaker opens and the next deliveries wait instead of being attempted."""
+    tenant = pipeline.tenant()
+    endpoint_id = tenant.endpoint(
+        f"{receiver}/brk/status/500", max_attempts=1, breaker_failure_threshold=2
+    )
+    with tenant.api() as api:
+        shown = api.get(f"/v1/tenants/{tenant.id}/endpoints/{endpoint_id}").json()["endpoint"]
+    assert shown["breaker_failure_threshold"] == 2
+    events = [tenant.publish({"n": n})["event_id"] for n in range(4)]
+    metrics_url: str = pipeline.workers[0].metrics_url  # type: ignore[attr-defined]
+    held_back = f'harborhook_retries_total{{endpoint_id="{endpoint_id}",reason="circuit_open"}}'
+
+    def statuses() -> list[str] | None:
+        found = [d["status"] for e in events for d in tenant.deliveries(e)]
+        deferred = any(
+            line.startswith(held_back) for line in httpx.get(metrics_url).text.splitlines()
+        )
+        return found if found.count("dead") == 2 and deferred else None
+
+    final = wait_until(statuses, 30, interval=0.2, describe="two dead, the rest held back")
+    assert sorted(final).count("dead") == 2
+    assert len(received(receiver, "/brk/status/500")) == 2  # the others were never sent
+
+
 def test_same_idempotency_key_returns_the_same_event(pipeline: Pipeline, receiver: str) -> None:
     tenant = pipeline.tenant()
     tenant.endpoint(f"{receiver}/idem/ok")
@@ -173,6 +202,12 @@ def _counts(tenant: Tenant) -> tuple[int, int, int]:
         ("endpoints", {"url": "http://127.0.0.1:1/x", "secret": "whsec_!!"}, 422, "secret"),
         ("endpoints", {"url": "http://127.0.0.1:1/x", "max_attempts": 0}, 422, "max_attempts"),
         ("endpoints", {"url": "http://127.0.0.1:1/x", "rate_limit_rps": -1}, 422, "rate_limit_rps"),
+        (
+            "endpoints",
+            {"url": "http://127.0.0.1:1/x", "breaker_failure_threshold": 0},
+            422,
+            "breaker_failure_threshold",
+        ),
         ("subscriptions", {"endpoint_id": "ep_missing", "event_type": "a"}, 422, "endpoint_id"),
         ("subscriptions", {"endpoint_id": "ep_x", "event_type": ""}, 422, "event_type"),
         ("events:publish", b"{not json", 400, "body"),

@@ -140,6 +140,56 @@ def test_fail_n_then_success_with_separate_counters_per_path(
     assert client.get(f"{signed_url}/_count").json() == {"count": 6}
 
 
+def test_a_switch_answers_a_path_as_another_behaviour_until_undone(
+    signed_url: str, client: httpx.Client
+) -> None:
+    def post(path: str) -> int:
+        return client.post(f"{signed_url}{path}", content=BODY, headers=_signed()).status_code
+
+    assert post("/dead/status/500") == 500
+    switched = client.post(f"{signed_url}/_switch", json={"path": "/dead/status/500", "to": "/ok"})
+    assert switched.json() == {"switches": {"/dead/status/500": "/ok"}}
+    assert post("/dead/status/500") == 200
+    assert post("/other/status/500") == 500  # only that path
+    records = _received(client, signed_url, path="/dead/status/500")
+    assert [(r["attempt"], r["behaviour"], r["status"]) for r in records] == [
+        (1, "status", 500),
+        (2, "ok", 200),
+    ]
+    to_429 = {"path": "/dead/status/500", "to": "/fail/1?status=429&retry_after=3"}
+    assert client.post(f"{signed_url}/_switch", json=to_429).status_code == 200
+    assert post("/dead/status/500") == 200  # the path's 3rd POST: past fail/1
+    client.post(f"{signed_url}/_reset")
+    assert client.get(f"{signed_url}/_switch").json()["switches"] == {
+        "/dead/status/500": "/fail/1?status=429&retry_after=3"
+    }  # a reset keeps switches
+    answer = client.post(f"{signed_url}/dead/status/500", content=BODY, headers=_signed())
+    assert (answer.status_code, answer.headers["Retry-After"]) == (429, "3")
+    undo = client.post(f"{signed_url}/_switch", json={"path": "/dead/status/500", "to": None})
+    assert undo.json() == {"switches": {}}
+    assert post("/dead/status/500") == 500
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"path": "/x/ok", "to": "/nothing"},
+        {"path": "/x/ok", "to": "/fail/x"},
+        {"path": "/x/ok", "to": "ok"},
+        {"path": "/_switch", "to": "/ok"},
+        {"path": 3, "to": "/ok"},
+        ["/x/ok"],
+    ],
+)
+def test_a_bad_switch_is_400_and_changes_nothing(
+    signed_url: str, client: httpx.Client, body: object
+) -> None:
+    answer = client.post(f"{signed_url}/_switch", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "invalid"
+    assert client.get(f"{signed_url}/_switch").json() == {"switches": {}}
+
+
 def test_fail_with_chosen_status_and_retry_after(signed_url: str, client: httpx.Client) -> None:
     url = f"{signed_url}/fail/1?status=503&retry_after=2"
     first = client.post(url, content=BODY, headers=_signed())

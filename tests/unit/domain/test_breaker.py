@@ -132,3 +132,19 @@ def test_state_values_for_labels() -> None:
 def test_invalid_configuration(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_endpoint_can_have_its_own_threshold() -> None:
+    from harborctl.domain.guards import EndpointGuards
+
+    guards = EndpointGuards(default_rps=10, burst=1, failure_threshold=5, cooldown_seconds=30)
+    assert guards.breaker("e1").failure_threshold == 5
+    own = guards.breaker("e2", 1000)
+    assert own.failure_threshold == 1000
+    for _ in range(999):
+        own.record_failure(0.0)
+    assert guards.breaker("e2", 1000) is own and own.allow(0.0)  # still closed
+    assert guards.breaker("e1", None) is guards.breaker("e1")  # None: the worker's
+    changed = guards.breaker("e2", 3)  # a changed threshold starts afresh
+    assert changed is not own and changed.failure_threshold == 3
+    assert changed.consecutive_failures == 0

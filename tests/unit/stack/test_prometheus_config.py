@@ -124,6 +124,7 @@ def test_stack_runs_monitor_alertmanager_and_prometheus_with_their_flags(tmp_pat
         f"--storage.tsdb.path={state}/prometheus/data",
         "--web.listen-address=127.0.0.1:19090",
         "--web.enable-lifecycle",
+        "--web.enable-admin-api",
         "--enable-feature=exemplar-storage",
     )
     alertmanager = plan.component("alertmanager")
