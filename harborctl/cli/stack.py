@@ -118,7 +118,7 @@ def _choose_native(mode: Mode) -> None:
         fail("compose stack not available here yet; run `harborctl up --mode native`", 2)
 
 
-def _report_start_failure(exc: StackStartFailed) -> None:
+def report_start_failure(exc: StackStartFailed) -> None:
     for failure in exc.failures:
         err_console.print(
             f"[bold red]{failure.name}[/]: {failure.reason}; last lines of {failure.log_file}:",
@@ -216,7 +216,7 @@ def up(
                 progress=lambda message: spinner.update(f"harborctl up: {message}"),
             )
     except StackStartFailed as exc:
-        _report_start_failure(exc)
+        report_start_failure(exc)
         raise
 
     current = result.status
