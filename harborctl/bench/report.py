@@ -89,24 +89,27 @@ def delivery_figures(
     paths: Sequence[str],
     *,
     counted: int | None = None,
+    settled: float | None = None,
 ) -> dict[str, Any]:
     """expected, received, unmatched, duplicates (filled in by the caller), seconds,
     per_second, first_attempt_ms, end_to_end_ms, complete.
 
     ``arrivals`` maps (endpoint path, webhook-id) to the first arrival, from the bench's
     receiver; ``paths`` are the endpoints' paths. Without arrivals (an external receiver),
-    ``counted`` is the delivered count the workers report and no latency is known.
+    ``counted`` is the delivered count the workers report, ``settled`` when it was first seen
+    (monotonic), and no latency is known.
     """
     events = accepted_events(log)
     expected = sum(event.fanout for event in events)
     if arrivals is None:
         received = counted or 0
+        seconds = None if settled is None else max(0.0, settled - log.started)
         return {
             "expected": expected,
             "received": received,
             "unmatched": None,
-            "seconds": None,
-            "per_second": None,
+            "seconds": None if seconds is None else round(seconds, 3),
+            "per_second": None if seconds is None else rate(received, seconds),
             "first_attempt_ms": None,
             "end_to_end_ms": None,
             "complete": received >= expected,

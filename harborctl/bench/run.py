@@ -122,25 +122,29 @@ def _measure(
     log = asyncio.run(run_load(publish_url, api_key, config.load, progress))
     expected = expected_deliveries(log)
     say(f"waiting for {expected} deliveries")
-    counted, duplicates = _drain(config, target, sink, tenant_id, expected, progress)
+    counted, duplicates, settled = _drain(config, target, sink, tenant_id, expected, progress)
     usages = meter.stop()
     sessions_after = _postgres_sessions(target)
 
     arrivals = sink.arrivals(GROUP) if builtin and sink is not None else None
     paths = [f"/{GROUP}/{n}" for n in range(config.fanout)]
-    deliveries = delivery_figures(log, arrivals, paths, counted=counted)
+    deliveries = delivery_figures(log, arrivals, paths, counted=counted, settled=settled)
     deliveries["duplicates"] = duplicates
     delivered = int(deliveries["received"])
     roles = {name: (kind, role) for name, (_, kind, role) in tracked.items()}
     rows = process_rows(usages, roles, delivered)
-    cpu = cpu_figures(rows, delivered, int(publish_figures(log)["accepted"]))
+    published = publish_figures(log)
+    cpu = cpu_figures(rows, delivered, int(published["accepted"]))
     cpu["postgres_sessions_opened"] = (
         sessions_after - sessions_before
         if sessions_before is not None and sessions_after is not None
         else None
     )
     if not builtin:
-        notes.append("external receiver: deliveries counted from the workers' metrics, no latency")
+        notes.append(
+            "external receiver: deliveries counted from the workers' metrics every "
+            f"{POLL_SECONDS:g} s (deliveries/s to that resolution), latencies unknown"
+        )
 
     reference = None
     if config.compare_nsq_to_http and sink is not None and delivered:
@@ -161,7 +165,7 @@ def _measure(
 
     return {
         "run": _run_section(config, target),
-        "publish": publish_figures(log),
+        "publish": published,
         "deliveries": deliveries,
         "processes": rows,
         "cpu": cpu,
@@ -207,9 +211,10 @@ def _drain(
     tenant_id: str,
     expected: int,
     progress: Progress | None,
-) -> tuple[int | None, int | None]:
+) -> tuple[int | None, int | None, float]:
     """Wait until ``expected`` deliveries arrived or none arrived for ``stall_timeout``
-    seconds; (delivered count when only the workers' metrics know it, duplicates)."""
+    seconds; (delivered count when only the workers' metrics know it, duplicates, when the
+    count was first seen at its final value)."""
     builtin = config.receiver_url is None and sink is not None
 
     def count() -> tuple[int, int | None]:
@@ -226,7 +231,7 @@ def _drain(
         if done != seen:
             seen, moved = done, time.monotonic()
         if done >= expected or time.monotonic() - moved > config.stall_timeout:
-            return (None if builtin else done), duplicates
+            return (None if builtin else done), duplicates, moved
         time.sleep(POLL_SECONDS)
 
 

@@ -67,11 +67,11 @@ def bench(
         help="Bring up a throwaway native stack for this run (temp state dir, free ports) "
         "and tear it down afterwards; without it, measure the running stack.",
     ),
-    database: DatabaseChoice = typer.Option(
-        DatabaseChoice.sqlite, help="--start: the stack's database."
+    database: DatabaseChoice | None = typer.Option(
+        None, help="--start: the stack's database [default: sqlite]."
     ),
-    transport: TransportChoice = typer.Option(
-        TransportChoice.db, help="--start: the stack's transport."
+    transport: TransportChoice | None = typer.Option(
+        None, help="--start: the stack's transport [default: db]."
     ),
     workers: int = typer.Option(1, min=1, max=64, help="--start: delivery workers."),
     nsqd_nodes: int = typer.Option(
@@ -112,18 +112,17 @@ def bench(
     from harborctl.bench.target import ThrowawayOptions
     from harborctl.stack.status import StackStartFailed
 
-    if rate is None and concurrency < 1:
-        fail("--concurrency must be at least 1", 2)
+    shaped = workers != 1 or nsqd_nodes != 1 or database or transport or not observability
+    if not start and shaped:
+        fail(
+            "--database, --transport, --workers, --nsqd-nodes and --no-observability shape the "
+            "stack of --start; shape the running one with `harborctl up`",
+            2,
+        )
     if nsqd_nodes > 1 and transport is not TransportChoice.nsq:
         fail("--nsqd-nodes needs --transport nsq", 2)
     if compare_nsq_to_http and receiver_url is not None:
         fail("--compare-nsq-to-http needs the built-in receiver (no --receiver-url)", 2)
-    if not start and (workers != 1 or nsqd_nodes != 1):
-        fail(
-            "--workers and --nsqd-nodes shape a stack of --start; use `harborctl up` for "
-            "the running one",
-            2,
-        )
     plan = LoadPlan(
         concurrency=concurrency,
         rate=rate,
@@ -136,8 +135,8 @@ def bench(
         load=plan,
         fanout=fanout,
         start=ThrowawayOptions(
-            database=database.value,
-            transport=transport.value,
+            database=(database or DatabaseChoice.sqlite).value,
+            transport=(transport or TransportChoice.db).value,
             workers=workers,
             nsqd_nodes=nsqd_nodes,
             observability=observability,

@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.support.native_stack import pids_of_state_dir
+from harborctl.receiver.server import running_receiver
+from tests.support.native_stack import native_stack, pids_of_state_dir
 from tests.support.services import NSQ_INSTALL_HINT, postgres_bin_dir, require_binary
 
 pytestmark = pytest.mark.slow
@@ -134,3 +136,24 @@ def test_nsq_to_http_side_by_side() -> None:
     assert set(reference["cpu_seconds"]) == {"nsqd", "nsq_to_http"}
     assert reference["deliveries_per_second"] > 0
     assert reference["harborhook_rate_ratio"] > 0 and reference["harborhook_cpu_ratio"] > 0
+
+
+def test_the_running_stack_and_an_external_receiver(tmp_path: Path) -> None:
+    """Without --start: the stack of `harborctl up` (its processes measured), deliveries
+    to a receiver of our own, counted from the workers' metrics."""
+    with native_stack(tmp_path) as stack, running_receiver() as receiver:
+        stack.remember(stack.run_json(*stack.up_args("--no-nsq")))
+        report = stack.run_json(
+            "bench", "--events", "20", "--fanout", "2", "--receiver-url", f"{receiver}/ext/ok"
+        )
+        arrived = httpx.get(f"{receiver}/_count").json()["count"]
+    assert report["run"]["stack"]["started"] is False
+    assert report["run"]["receiver"] == f"{receiver}/ext/ok"
+    assert report["publish"]["accepted"] == 20
+    deliveries = report["deliveries"]
+    assert deliveries["expected"] == deliveries["received"] == 40 == arrived
+    assert deliveries["first_attempt_ms"] is None  # only the bench's receiver knows
+    names = {row["name"]: row["role"] for row in report["processes"]}
+    assert names["ingest"] == names["worker"] == "stack"
+    assert "receiver" not in names and names["bench"] == "bench"
+    assert report["cpu"]["stack_ms_per_delivery"] > 0

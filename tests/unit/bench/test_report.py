@@ -75,9 +75,10 @@ def test_deliveries_match_arrivals_to_accepted_events_per_endpoint() -> None:
 
 
 def test_without_arrivals_the_workers_count_and_no_latency_is_claimed() -> None:
-    figures = delivery_figures(_log(), None, [], counted=4)
+    figures = delivery_figures(_log(), None, [], counted=4, settled=102.0)
     assert figures["received"] == 4 and figures["complete"] is True
-    assert figures["first_attempt_ms"] is None and figures["per_second"] is None
+    assert figures["first_attempt_ms"] is None and figures["end_to_end_ms"] is None
+    assert figures["per_second"] == 2.0  # 4 seen by 2 s after the start
 
 
 def _usage(name: str, cpu: float | None) -> Usage:
