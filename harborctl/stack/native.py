@@ -4,8 +4,8 @@
 initialises the stack's PostgreSQL cluster when it has one), starts supervisord (daemonized,
 listening on a unix socket in ``<state_dir>/run/``), waits until the infrastructure (stage 0)
 answers its health checks, creates and migrates the database, starts HarborHook's own
-processes (stage 1), waits until they are healthy too, and stops everything again when one
-does not come up;
+processes (stage 1), waits until they and the rest (stage 2) are healthy too, and stops
+everything again when one does not come up;
 ``status()`` reports live state and health; ``down()`` shuts supervisord (and with it every
 component) down and waits until it is gone. One ``up`` at a time per state dir.
 """
@@ -34,6 +34,7 @@ from harborctl.stack.plan import (
     MIN_STOP_WAIT_SECONDS,
     STACK_DATABASE,
     STAGE_HARBORHOOK,
+    STAGE_INDEPENDENT,
     STAGE_INFRASTRUCTURE,
     Component,
     StackPlan,
@@ -145,9 +146,10 @@ class NativeStack:
             later = _stage(plan, STAGE_HARBORHOOK)
             if later:
                 progress("starting " + ", ".join(later))
-                for name in later:
-                    self.client.start(name)
-                self._wait_healthy(plan, later, deadline, progress)
+            for name in later:
+                self.client.start(name)
+            rest = later + _stage(plan, STAGE_INDEPENDENT)
+            self._wait_healthy(plan, rest, deadline, progress)
             status = self.status()
             if status is None:
                 raise StackStartFailed("supervisord went away while starting the stack")

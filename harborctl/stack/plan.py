@@ -8,10 +8,11 @@ environment every child sees. Adding a component (Prometheus, Alertmanager, ...)
 ``Component`` in ``component_catalog``; a component whose ``required_binary`` is not on PATH
 is skipped with a note. Paths come from the state dir's ``StateLayout``.
 
-Start stages: supervisord starts the stage-0 components (NSQ daemons, PostgreSQL,
-Prometheus, Alertmanager) at once; ``up`` starts HarborHook's own processes (stage 1) when
-those are healthy and the database is created and migrated, so several workers never race
-to migrate it and nothing starts against a database that is not there yet.
+Start stages: supervisord starts the infrastructure (stage 0: NSQ daemons, PostgreSQL) and
+what depends on nothing (stage 2: Prometheus, Alertmanager) at once; ``up`` starts
+HarborHook's own processes (stage 1) when the infrastructure is healthy and the database is
+created and migrated, so several workers never race to migrate it and nothing starts against
+a database that is not there yet; then it waits for stages 1 and 2 together.
 
 Several workers (``--workers N``) are ``worker-1`` .. ``worker-N``, each with its own metrics
 port; several nsqd nodes (``--nsqd-nodes N``) are ``nsqd-1`` .. ``nsqd-N``, each with its own
@@ -65,9 +66,12 @@ MIN_STOP_WAIT_SECONDS = 30
 
 Transport = Literal["db", "nsq"]
 DatabaseKind = Literal["sqlite", "postgres"]
-# stage 0: started by supervisord at launch; stage 1: by `up`, once stage 0 is healthy
+# stage 0: started by supervisord at launch, healthy before HarborHook starts; stage 1: by
+# `up`, once stage 0 is healthy; stage 2: at launch, waited for with stage 1 (module docstring)
 STAGE_INFRASTRUCTURE = 0
 STAGE_HARBORHOOK = 1
+STAGE_INDEPENDENT = 2
+AUTOSTART_STAGES = frozenset({STAGE_INFRASTRUCTURE, STAGE_INDEPENDENT})
 
 
 # --------------------------------------------------------------------------- model
@@ -468,6 +472,7 @@ def alertmanager_component(
         required_binary=binary,
         listens=((LOOPBACK, settings.alertmanager_port),),
         detail="alerts",
+        stage=STAGE_INDEPENDENT,
     )
 
 
@@ -490,6 +495,7 @@ def prometheus_component(settings: Settings, layout: StateLayout) -> Component:
         required_binary=PROMETHEUS_BINARY,
         listens=((LOOPBACK, settings.prometheus_port),),
         detail="scrapes ingest, worker, monitor, itself and alertmanager",
+        stage=STAGE_INDEPENDENT,
     )
 
 

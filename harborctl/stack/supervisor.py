@@ -19,7 +19,7 @@ from typing import Any
 
 from harborctl.errors import StackError
 from harborctl.render import render_template
-from harborctl.stack.plan import STAGE_INFRASTRUCTURE, StackPlan
+from harborctl.stack.plan import AUTOSTART_STAGES, StackPlan
 
 SUPERVISOR_TEMPLATE = "supervisord.conf.j2"
 
@@ -68,7 +68,7 @@ def _stop_signal(name: str, component: str) -> str:
 
 def render_supervisor_config(plan: StackPlan) -> str:
     """supervisord's config for ``plan``: one program per component, in start order; the
-    stage-0 ones start with supervisord, the others when ``up`` starts them."""
+    stage-1 ones (HarborHook's) when ``up`` starts them, the others with supervisord."""
     layout = plan.layout
     supervisor = {
         "socket": _ini_value(str(layout.supervisor_socket), "socket path"),
@@ -86,7 +86,7 @@ def render_supervisor_config(plan: StackPlan) -> str:
                 f"{component.name} environment",
             ),
             "priority": (index + 1) * 10,
-            "autostart": "true" if component.stage == STAGE_INFRASTRUCTURE else "false",
+            "autostart": "true" if component.stage in AUTOSTART_STAGES else "false",
             "stopsignal": _stop_signal(component.stop_signal, component.name),
             "stopwaitsecs": plan.stop_wait_seconds,
             "logfile": _ini_value(str(layout.process_log(component.name)), "log path"),

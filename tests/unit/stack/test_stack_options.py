@@ -111,10 +111,20 @@ def test_postgres_two_kinds_of_many_in_start_order(tmp_path: Path) -> None:
 def test_the_infrastructure_starts_with_supervisord_and_harborhook_after_it(
     tmp_path: Path,
 ) -> None:
-    programs = _programs(_plan(tmp_path, FULL))
+    plan = _plan(tmp_path, FULL)
+    programs = _programs(plan)
     later = {"ingest", "worker-1", "worker-2", "worker-3", "monitor"}
     for name, program in programs.items():
         assert program["autostart"] == ("false" if name in later else "true"), name
+    stages = {c.name: c.stage for c in plan.components}
+    assert {name for name, stage in stages.items() if stage == 0} == {
+        "postgres",
+        "nsqlookupd",
+        "nsqd-1",
+        "nsqd-2",
+        "nsqd-3",
+    }  # what HarborHook needs up first; Prometheus and Alertmanager wait for nothing
+    assert stages["prometheus"] == stages["alertmanager"] == 2
     assert programs["postgres"]["stopsignal"] == "INT"  # fast shutdown, not "wait for clients"
     assert programs["ingest"]["stopsignal"] == "TERM"
 
