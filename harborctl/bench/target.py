@@ -4,7 +4,8 @@
 on free loopback ports with the database, transport, workers and nsqd nodes asked for,
 yields it, and takes it down and deletes it afterwards (its PostgreSQL cluster too). The
 caller's ``HARBORHOOK_*`` tuning variables reach its processes; those naming places,
-addresses, ports and keys do not (the stack decides them).
+addresses, ports and keys do not (the stack decides them), nor an outbound allowlist (the
+local stack allows loopback, where the bench's receiver listens).
 
 ``running_stack`` describes the stack of the configured state dir (``harborctl up``): its
 API URL and admin key, and, when it is a native stack, its processes (for their CPU).
@@ -59,6 +60,7 @@ _NOT_PASSED_ON = frozenset(
         "PROMETHEUS_URL",
         "ALERTMANAGER_URL",
         "LOG_DIR",
+        "OUTBOUND_ALLOW_CIDRS",  # the stack allows loopback: the bench's receiver is there
     )
 )
 # the bench's own kinds of process, by the stack component kind
@@ -158,6 +160,7 @@ def throwaway_stack(
             worker_metrics_port=workers[0],
             api_url=f"http://{LOOPBACK}:{ingest}",
             admin_key=admin_key,
+            outbound_allow_cidrs=[],
         )
         plan = plan_stack(
             settings,
