@@ -51,9 +51,7 @@ DEFAULT_NSQLOOKUPD_HTTP_PORT = 4161
 # not 5432: a PostgreSQL of the machine keeps its port
 DEFAULT_POSTGRES_PORT = 5442
 STACK_DATABASE = "harborhook"
-# each HarborHook process pools up to 30 connections (harborctl.store.database), plus room
-# for psql and the monitor
-CONNECTIONS_PER_PROCESS = 30
+# room beyond the HarborHook processes' pools (harborctl.store.database), for psql and such
 SPARE_CONNECTIONS = 20
 NSQ_BINARIES = ("nsqlookupd", "nsqd")
 PROMETHEUS_BINARY = "prometheus"
@@ -663,8 +661,8 @@ def plan_stack(
         notes.append(f"--nsqd-nodes {options.nsqd_nodes} has no effect: transport db")
     cluster = None
     if options.database == "postgres":
-        connections = CONNECTIONS_PER_PROCESS * (options.workers + 2) + SPARE_CONNECTIONS
-        cluster = postgres(layout, options.postgres_port, max(100, connections))
+        connections = postgres_connections(options.workers)
+        cluster = postgres(layout, options.postgres_port, connections)
     kind, url, env_url = choose_database(settings, options, cluster, notes)
     catalog = component_catalog(settings, options, layout, transport, python, which, cluster)
     components = _installed(catalog, which, notes)
@@ -693,6 +691,14 @@ def plan_stack(
         database_url=url,
         postgres=cluster,
     )
+
+
+def postgres_connections(workers: int) -> int:
+    """``max_connections`` for the stack's PostgreSQL: every pool of the ingest, the workers
+    and the monitor full at once, plus spare ones; at least PostgreSQL's default 100."""
+    from harborctl.store.database import POOL_OVERFLOW, POOL_SIZE
+
+    return max(100, (POOL_SIZE + POOL_OVERFLOW) * (workers + 2) + SPARE_CONNECTIONS)
 
 
 MAX_WORKERS = 64

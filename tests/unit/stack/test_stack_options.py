@@ -15,7 +15,13 @@ from supervisor.datatypes import dict_of_key_value_pairs
 from harborctl.errors import StackError
 from harborctl.layout import StateLayout
 from harborctl.settings import Settings
-from harborctl.stack.plan import StackOptions, StackPlan, follow_ports, plan_stack
+from harborctl.stack.plan import (
+    StackOptions,
+    StackPlan,
+    follow_ports,
+    plan_stack,
+    postgres_connections,
+)
 from harborctl.stack.postgres import (
     PostgresCluster,
     can_reach,
@@ -24,6 +30,7 @@ from harborctl.stack.postgres import (
 )
 from harborctl.stack.prometheus import stack_scrape_jobs
 from harborctl.stack.supervisor import render_supervisor_config
+from harborctl.store.database import POOL_OVERFLOW, POOL_SIZE
 
 PYTHON = "/opt/py/bin/python3"
 
@@ -138,8 +145,10 @@ def test_postgres_runs_as_its_os_user_on_loopback_without_a_socket(tmp_path: Pat
     assert command[7:9] == ["-p", "15442"]
     assert "listen_addresses=127.0.0.1" in command
     assert "unix_socket_directories=" in command
-    # every HarborHook process may pool 30 connections: ingest, 3 workers, monitor
-    assert "max_connections=170" in command
+    # every pool full at once: ingest, 3 workers, monitor
+    assert f"max_connections={postgres_connections(3)}" in command
+    assert postgres_connections(3) >= 5 * (POOL_SIZE + POOL_OVERFLOW)
+    assert postgres_connections(1) >= 100
     assert "fsync=off" not in command  # the stack's commits cost what they cost
     postgres = plan.component("postgres")
     assert postgres.health_url == "postgresql://postgres@127.0.0.1:15442/postgres"
