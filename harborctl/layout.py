@@ -13,7 +13,11 @@
                                       up.lock (one `up` at a time)
       logs/                           <service>.jsonl JSON log lines (log_dir overrides),
                                       <component>.log process output, supervisord.log/.out
-      nsqd/                           nsqd's data dir in the native stack
+      nsqd/                           nsqd's data dir in the native stack (nsqd-<n>/ for node n
+                                      of several: `up --nsqd-nodes`)
+      postgres/                       the stack's PostgreSQL cluster (`up --database postgres`):
+                                      data/; a link to /var/tmp/harborhook-postgres-<id> when
+                                      the postgres OS user cannot reach the state dir
       traces/spans.jsonl              finished spans when no OTLP endpoint is set
       alerting/receivers.yaml         receivers set by `alerts set-*` (no secrets)
       alerting/secrets/<name>         one secret per receiver, 0600, dir 0700
@@ -120,6 +124,15 @@ class StateLayout:
     @property
     def nsqd_data_dir(self) -> Path:
         return self.root / "nsqd"
+
+    def nsqd_node_data_dir(self, node: int, nodes: int) -> Path:
+        """Data dir of nsqd node ``node`` (1-based) of ``nodes``; ``nsqd/`` for a single one."""
+        return self.nsqd_data_dir if nodes == 1 else self.root / f"nsqd-{node}"
+
+    @property
+    def postgres_dir(self) -> Path:
+        """The stack's PostgreSQL cluster, or a link to it (``harborctl.stack.postgres``)."""
+        return self.root / "postgres"
 
     # telemetry --------------------------------------------------------------------------
 

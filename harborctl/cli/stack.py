@@ -30,6 +30,11 @@ class Mode(StrEnum):
     compose = "compose"
 
 
+class DatabaseChoice(StrEnum):
+    sqlite = "sqlite"
+    postgres = "postgres"
+
+
 def register(app: typer.Typer) -> None:
     """Add ``up``, ``down`` and ``status`` to the root app."""
     app.command("up")(up)
@@ -113,7 +118,7 @@ def _choose_native(mode: Mode) -> None:
         fail("compose stack not available here yet; run `harborctl up --mode native`", 2)
 
 
-def _report_start_failure(exc: StackStartFailed) -> None:
+def report_start_failure(exc: StackStartFailed) -> None:
     for failure in exc.failures:
         err_console.print(
             f"[bold red]{failure.name}[/]: {failure.reason}; last lines of {failure.log_file}:",
@@ -130,10 +135,41 @@ def up(
     no_nsq: bool = typer.Option(
         False, "--no-nsq", help="Use the db transport even when nsqd/nsqlookupd are installed."
     ),
-    nsqd_tcp_port: int = typer.Option(4150, min=1, max=65535, help="nsqd TCP port."),
-    nsqd_http_port: int = typer.Option(4151, min=1, max=65535, help="nsqd HTTP port."),
+    nsqd_tcp_port: list[int] = typer.Option(
+        [4150],
+        min=1,
+        max=65535,
+        help="nsqd TCP port; repeat it for the nodes of --nsqd-nodes (further nodes take the "
+        "next ports, two apart).",
+    ),
+    nsqd_http_port: list[int] = typer.Option(
+        [4151], min=1, max=65535, help="nsqd HTTP port; repeatable like --nsqd-tcp-port."
+    ),
     nsqlookupd_tcp_port: int = typer.Option(4160, min=1, max=65535, help="nsqlookupd TCP port."),
     nsqlookupd_http_port: int = typer.Option(4161, min=1, max=65535, help="nsqlookupd HTTP port."),
+    nsqd_nodes: int = typer.Option(
+        1, "--nsqd-nodes", min=1, max=16, help="nsqd nodes behind the one nsqlookupd."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Delivery workers, each with its own metrics port."
+    ),
+    worker_metrics_port: list[int] = typer.Option(
+        [],
+        min=1,
+        max=65535,
+        help="A worker's metrics port, repeatable, one per worker (default: the "
+        "worker_metrics_port setting, then the next free ports).",
+    ),
+    database: DatabaseChoice | None = typer.Option(
+        None,
+        "--database",
+        help="sqlite: the SQLite file in the state dir; postgres: a PostgreSQL cluster of the "
+        "stack's own (run as the postgres OS user under root). Default: database_url, else "
+        "SQLite.",
+    ),
+    postgres_port: int = typer.Option(
+        5442, min=1, max=65535, help="Port of the stack's PostgreSQL (--database postgres)."
+    ),
     mode: Mode = typer.Option(
         Mode.auto,
         "--mode",
@@ -152,14 +188,22 @@ def up(
 
     settings = _load_settings(state_dir)
     _choose_native(mode)
+    if len(nsqd_tcp_port) != len(nsqd_http_port):
+        fail("give --nsqd-tcp-port and --nsqd-http-port the same number of times", 2)
     plan = plan_stack(
         settings,
         StackOptions(
             nsq=not no_nsq,
-            nsqd_tcp_port=nsqd_tcp_port,
-            nsqd_http_port=nsqd_http_port,
+            nsqd_tcp_port=nsqd_tcp_port[0],
+            nsqd_http_port=nsqd_http_port[0],
             nsqlookupd_tcp_port=nsqlookupd_tcp_port,
             nsqlookupd_http_port=nsqlookupd_http_port,
+            nsqd_nodes=nsqd_nodes,
+            nsqd_more_ports=tuple(zip(nsqd_tcp_port[1:], nsqd_http_port[1:], strict=True)),
+            workers=workers,
+            worker_metrics_ports=tuple(worker_metrics_port),
+            database=database.value if database else None,
+            postgres_port=postgres_port,
         ),
     )
     native = NativeStack(plan.layout)
@@ -172,7 +216,7 @@ def up(
                 progress=lambda message: spinner.update(f"harborctl up: {message}"),
             )
     except StackStartFailed as exc:
-        _report_start_failure(exc)
+        report_start_failure(exc)
         raise
 
     current = result.status
@@ -193,6 +237,7 @@ def up(
             headline = "HarborHook stack is up"
         _status_table(current, f"{headline} (native, supervisord pid {current.supervisord_pid})")
         console.print(f"transport: [bold]{current.transport}[/]", highlight=False)
+        console.print(f"database:  [bold]{current.database}[/]", highlight=False)
         console.print(f"state dir: {current.state_dir}", highlight=False)
         console.print(f"logs:      {plan.layout.process_logs_dir}", highlight=False)
         console.print(f"admin key: {admin_key} (the key itself is never printed)", highlight=False)
@@ -235,7 +280,8 @@ def status(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
         _status_table(
             current,
             f"HarborHook stack: running, {verdict} (native, supervisord pid "
-            f"{current.supervisord_pid}, transport {current.transport})",
+            f"{current.supervisord_pid}, transport {current.transport}, "
+            f"database {current.database})",
         )
         console.print(f"state dir: {current.state_dir}", highlight=False)
 

@@ -19,9 +19,13 @@ from harborctl.stack.prometheus import stack_scrape_jobs, write_prometheus_confi
 
 
 def prepare_stack_configs(
-    settings: Settings, components: Sequence[str], alertmanager_url: str | None
+    settings: Settings,
+    components: Sequence[str],
+    alertmanager_url: str | None,
+    worker_metrics_ports: Sequence[int] = (),
 ) -> list[Path]:
-    """Everything Prometheus and Alertmanager read at start; returns the files written."""
+    """Everything Prometheus and Alertmanager read at start; returns the files written
+    (``worker_metrics_ports``: every worker's, when the stack runs several)."""
     layout = settings.layout
     written: list[Path] = []
     if "alertmanager" in components:
@@ -37,7 +41,7 @@ def prepare_stack_configs(
         written.append(
             write_prometheus_config(
                 settings,
-                stack_scrape_jobs(settings, components),
+                stack_scrape_jobs(settings, components, worker_metrics_ports),
                 alertmanager_urls=[alertmanager_url] if alertmanager_url else [],
             )
         )

@@ -1,8 +1,11 @@
 """The native stack of one state dir: supervisord starting, watching and stopping the plan.
 
-``NativeStack(layout).up(plan)`` writes supervisord's config and the stack's files, starts
-supervisord (daemonized, listening on a unix socket in ``<state_dir>/run/``), waits until
-every component answers its health check and stops everything again when one does not;
+``NativeStack(layout).up(plan)`` writes supervisord's config and the stack's files (and
+initialises the stack's PostgreSQL cluster when it has one), starts supervisord (daemonized,
+listening on a unix socket in ``<state_dir>/run/``), waits until the infrastructure (stage 0)
+answers its health checks, creates and migrates the database, starts HarborHook's own
+processes (stage 1), waits until they and the rest (stage 2) are healthy too, and stops
+everything again when one does not come up;
 ``status()`` reports live state and health; ``down()`` shuts supervisord (and with it every
 component) down and waits until it is gone. One ``up`` at a time per state dir.
 """
@@ -16,18 +19,28 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 
-from harborctl.errors import StackError
+from harborctl.errors import HarborHookError, StackError
 from harborctl.layout import StateLayout
 from harborctl.render import write_file
 from harborctl.stack.configs import prepare_stack_configs
 from harborctl.stack.health import Health, health_client, probe
-from harborctl.stack.plan import MIN_STOP_WAIT_SECONDS, Component, StackPlan, stack_settings
+from harborctl.stack.plan import (
+    MIN_STOP_WAIT_SECONDS,
+    STACK_DATABASE,
+    STAGE_HARBORHOOK,
+    STAGE_INDEPENDENT,
+    STAGE_INFRASTRUCTURE,
+    Component,
+    StackPlan,
+    stack_settings,
+)
+from harborctl.stack.postgres import link_home
 from harborctl.stack.processes import kill_leftover, pid_alive, port_in_use, tail_lines, wait_until
 from harborctl.stack.status import (
     ComponentFailure,
@@ -90,6 +103,7 @@ class NativeStack:
             supervisord_pid=supervisord_pid,
             components=tuple(rows),
             notes=plan.notes if plan else (),
+            database=plan.database if plan else "unknown",
         )
 
     # ----- starting
@@ -124,8 +138,18 @@ class NativeStack:
         self._prepare(plan)
         progress("starting supervisord")
         try:
+            deadline = time.monotonic() + timeout
             self._launch_supervisord()
-            self._wait_healthy(plan, time.monotonic() + timeout, progress)
+            self._wait_for_supervisord(deadline)
+            self._wait_healthy(plan, _stage(plan, STAGE_INFRASTRUCTURE), deadline, progress)
+            self._prepare_database(plan, progress)
+            later = _stage(plan, STAGE_HARBORHOOK)
+            if later:
+                progress("starting " + ", ".join(later))
+            for name in later:
+                self.client.start(name)
+            rest = later + _stage(plan, STAGE_INDEPENDENT)
+            self._wait_healthy(plan, rest, deadline, progress)
             status = self.status()
             if status is None:
                 raise StackStartFailed("supervisord went away while starting the stack")
@@ -165,19 +189,46 @@ class NativeStack:
         layout.root.mkdir(parents=True, exist_ok=True)
         layout.run_dir.mkdir(mode=0o700, exist_ok=True)
         layout.process_logs_dir.mkdir(exist_ok=True)
-        if plan.transport == "nsq":
-            layout.nsqd_data_dir.mkdir(exist_ok=True)
+        nodes = len(plan.of_kind("nsqd"))
+        for node in range(1, nodes + 1):
+            layout.nsqd_node_data_dir(node, nodes).mkdir(exist_ok=True)
+        if plan.postgres is not None:
+            plan.postgres.prepare()  # its home, owned by the postgres OS user; initdb once
+            link_home(layout, plan.postgres.home)
         # the environment may carry secrets (HARBORHOOK_ADMIN_KEY, a database password): 0600
         write_file(layout.supervisor_config, render_supervisor_config(plan), mode=0o600)
         write_file(layout.stack_file, json.dumps(plan.to_dict(), indent=2) + "\n", mode=0o600)
-        write_file(
-            layout.stack_settings_file,
-            json.dumps(stack_settings(plan.env, plan.components), indent=2) + "\n",
-        )
+        shared = stack_settings(plan.env, plan.components, share_database=plan.postgres is not None)
+        write_file(layout.stack_settings_file, json.dumps(shared, indent=2) + "\n")
         if plan.settings is not None:
             names = [component.name for component in plan.components]
             alertmanager = plan.component("alertmanager").url if "alertmanager" in names else None
-            prepare_stack_configs(plan.settings, names, alertmanager)
+            prepare_stack_configs(
+                plan.settings,
+                names,
+                alertmanager,
+                worker_metrics_ports=plan.worker_metrics_ports,
+            )
+
+    def _prepare_database(self, plan: StackPlan, progress: Callable[[str], None]) -> None:
+        """Create the stack's PostgreSQL database when missing, then migrate the database
+        once, before any HarborHook process starts (StackStartFailed when it fails)."""
+        if plan.postgres is not None:
+            progress(f"creating database {STACK_DATABASE}")
+            plan.postgres.create_database(STACK_DATABASE, exist_ok=True)
+        if plan.database_url is None:
+            return
+        from harborctl.store.database import make_engine, migrate
+
+        progress("migrating the database")
+        try:
+            engine = make_engine(plan.database_url)
+            try:
+                migrate(engine)
+            finally:
+                engine.dispose()
+        except HarborHookError as exc:
+            raise StackStartFailed(f"the database is not ready: {exc}") from exc
 
     def _launch_supervisord(self) -> None:
         layout = self.layout
@@ -211,10 +262,13 @@ class NativeStack:
             )
 
     def _wait_healthy(
-        self, plan: StackPlan, deadline: float, progress: Callable[[str], None]
+        self,
+        plan: StackPlan,
+        names: Sequence[str],
+        deadline: float,
+        progress: Callable[[str], None],
     ) -> None:
-        self._wait_for_supervisord(deadline)
-        watch = _StartWatch(plan)
+        watch = _StartWatch(plan, names)
         with health_client() as http:
             while True:
                 gave_up = watch.check(self.client.processes(), http)
@@ -332,6 +386,10 @@ class NativeStack:
                 path.unlink(missing_ok=True)
 
 
+def _stage(plan: StackPlan, stage: int) -> list[str]:
+    return [component.name for component in plan.components if component.stage == stage]
+
+
 def _down_timeout(plan: StackPlan | None) -> float:
     """How long ``down`` waits for supervisord: each program's stop wait, one after another."""
     count = len(plan.components) if plan else 4
@@ -346,6 +404,7 @@ def _component_status(
     health = probe(component, state, http)
     return ComponentStatus(
         name=component.name,
+        kind=component.kind,
         state=state,
         pid=info.pid if info else None,
         uptime_seconds=info.uptime_seconds if info else None,
@@ -358,9 +417,9 @@ def _component_status(
 class _StartWatch:
     """The components ``up`` still waits for, and the pids each one has had meanwhile."""
 
-    def __init__(self, plan: StackPlan) -> None:
+    def __init__(self, plan: StackPlan, names: Sequence[str]) -> None:
         self.plan = plan
-        self.pending = {component.name: Health(False, "starting") for component in plan.components}
+        self.pending = {name: Health(False, "starting") for name in names}
         self.pids_seen: dict[str, set[int]] = {name: set() for name in self.pending}
 
     def check(self, processes: Mapping[str, ProcessInfo], http: httpx.Client) -> dict[str, str]:

@@ -75,9 +75,12 @@ def write_prometheus_config(
     return write_file(layout.prometheus_config, text)
 
 
-def stack_scrape_jobs(settings: Settings, components: Sequence[str]) -> dict[str, list[str]]:
-    """Job name -> scrape target of each native stack component that runs and serves
-    /metrics: ingest, worker, monitor, prometheus (itself) and alertmanager."""
+def stack_scrape_jobs(
+    settings: Settings, components: Sequence[str], worker_metrics_ports: Sequence[int] = ()
+) -> dict[str, list[str]]:
+    """Job name -> scrape targets of each native stack component that runs and serves
+    /metrics: ingest, worker, monitor, prometheus (itself) and alertmanager; the worker job
+    gets one target per port of ``worker_metrics_ports`` when given (``up --workers N``)."""
 
     def target(host: str, port: int) -> str:
         return f"{LOOPBACK if host in ('', '0.0.0.0') else host}:{port}"
@@ -90,4 +93,7 @@ def stack_scrape_jobs(settings: Settings, components: Sequence[str]) -> dict[str
         "prometheus": (jobs.prometheus, target(LOOPBACK, settings.prometheus_port)),
         "alertmanager": (jobs.alertmanager, target(LOOPBACK, settings.alertmanager_port)),
     }
-    return {job: [address] for name, (job, address) in known.items() if name in components}
+    scraped = {job: [address] for name, (job, address) in known.items() if name in components}
+    if worker_metrics_ports:
+        scraped[jobs.worker] = [target(LOOPBACK, port) for port in worker_metrics_ports]
+    return scraped

@@ -19,6 +19,7 @@ class ComponentStatus:
     healthy: bool
     health: str
     url: str
+    kind: str = ""  # worker for worker-2, nsqd for nsqd-2; else the name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -31,6 +32,7 @@ class StackStatus:
     supervisord_pid: int | None
     components: tuple[ComponentStatus, ...]
     notes: tuple[str, ...] = ()
+    database: str = "sqlite"
 
     @property
     def healthy(self) -> bool:
@@ -43,6 +45,7 @@ class StackStatus:
             "healthy": self.healthy,
             "state_dir": str(self.state_dir),
             "transport": self.transport,
+            "database": self.database,
             "supervisord_pid": self.supervisord_pid,
             "components": [component.to_dict() for component in self.components],
             "notes": list(self.notes),

@@ -19,7 +19,7 @@ from typing import Any
 
 from harborctl.errors import StackError
 from harborctl.render import render_template
-from harborctl.stack.plan import StackPlan
+from harborctl.stack.plan import AUTOSTART_STAGES, StackPlan
 
 SUPERVISOR_TEMPLATE = "supervisord.conf.j2"
 
@@ -57,8 +57,18 @@ def supervisor_environment(env: Mapping[str, str]) -> str:
     return ",".join(_env_item(key, value) for key, value in sorted(env.items()))
 
 
+_STOP_SIGNALS = frozenset({"TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2"})
+
+
+def _stop_signal(name: str, component: str) -> str:
+    if name not in _STOP_SIGNALS:
+        raise StackError(f"{component}: supervisord cannot stop a program with signal {name!r}")
+    return name
+
+
 def render_supervisor_config(plan: StackPlan) -> str:
-    """supervisord's config for ``plan``: one program per component, in start order."""
+    """supervisord's config for ``plan``: one program per component, in start order; the
+    stage-1 ones (HarborHook's) when ``up`` starts them, the others with supervisord."""
     layout = plan.layout
     supervisor = {
         "socket": _ini_value(str(layout.supervisor_socket), "socket path"),
@@ -76,6 +86,8 @@ def render_supervisor_config(plan: StackPlan) -> str:
                 f"{component.name} environment",
             ),
             "priority": (index + 1) * 10,
+            "autostart": "true" if component.stage in AUTOSTART_STAGES else "false",
+            "stopsignal": _stop_signal(component.stop_signal, component.name),
             "stopwaitsecs": plan.stop_wait_seconds,
             "logfile": _ini_value(str(layout.process_log(component.name)), "log path"),
         }
@@ -170,3 +182,7 @@ class SupervisorClient:
 
     def shutdown(self) -> None:
         self.call("supervisor.shutdown")
+
+    def start(self, name: str) -> None:
+        """Start a program that is not running (returns at once; ``up`` watches its health)."""
+        self.call("supervisor.startProcess", name, False)

@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import itertools
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -28,12 +27,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from harborctl.errors import StackError
+from harborctl.stack.postgres import SUPERUSER, PostgresCluster
+from harborctl.stack.postgres import postgres_bin_dir as stack_postgres_bin_dir
+from harborctl.stack.postgres import postgres_os_user as stack_postgres_os_user
+from harborctl.stack.postgres import user_ids as _user_ids
 from tests.support.wait import wait_until
 
 LOOPBACK = "127.0.0.1"
@@ -83,17 +87,12 @@ def require_binary(name: str, install_hint: str) -> str:
 
 
 def postgres_bin_dir() -> Path:
-    """Directory holding initdb and postgres (newest Debian cluster version first)."""
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
-        reverse=True,
-    )
-    candidates += [Path(found).parent for found in filter(None, [find_binary("initdb")])]
-    for candidate in candidates:
-        if (candidate / "initdb").is_file() and (candidate / "postgres").is_file():
-            return candidate
-    return Path(require_binary("initdb", POSTGRES_INSTALL_HINT)).parent
+    """Directory holding initdb and postgres (``harborctl.stack.postgres``); when PostgreSQL
+    is missing, fail under CI and skip elsewhere."""
+    try:
+        return stack_postgres_bin_dir(EXTRA_BIN_DIRS)
+    except StackError:
+        return Path(require_binary("initdb", POSTGRES_INSTALL_HINT)).parent
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -134,11 +133,6 @@ def install_sigterm_handler() -> None:
         signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     ):
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-
-
-def _user_ids(user: str) -> tuple[int, int]:
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
 
 
 class ManagedProcess:
@@ -261,24 +255,6 @@ class ManagedProcess:
             raise ServiceStartError(
                 f"{error}\n--- last lines of {self.log_path} ---\n{self.log_tail()}"
             ) from None
-
-
-def run_to_completion(argv: list[str], log: IO[bytes], user: str | None = None) -> int:
-    """Run a one-shot command (e.g. initdb) with output appended to ``log``."""
-    options: dict[str, Any] = {}
-    if user is not None:
-        options["user"], options["group"] = _user_ids(user)
-    log.write(f"--- running: {' '.join(argv)}\n".encode())
-    log.flush()
-    completed = subprocess.run(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        check=False,
-        **options,
-    )
-    return completed.returncode
 
 
 def http_ping(base_url: str) -> bool:
@@ -439,101 +415,75 @@ class NsqdFactory:
 class PostgresServer:
     """A throwaway PostgreSQL cluster on 127.0.0.1 (trust auth, superuser ``postgres``).
 
-    PostgreSQL refuses to run as root, so under root initdb and postgres run as the
-    ``postgres`` OS user; ``workdir`` must then be owned by that user. The server runs in
-    the foreground as our child (not daemonized by pg_ctl) so it dies with the session.
-    Durability is switched off (fsync etc.): the data is thrown away anyway.
+    What to run and as whom is ``harborctl.stack.postgres.PostgresCluster``'s, the same the
+    native stack and ``harborctl bench`` use: under root, initdb and postgres run as the
+    ``postgres`` OS user, and ``workdir`` is handed to it. The server runs in the foreground
+    as our child (not under supervisord) so it dies with the session. Durability is switched
+    off (fsync etc.): the data is thrown away anyway.
     """
 
-    superuser = "postgres"
+    superuser = SUPERUSER
 
     def __init__(self, bin_dir: Path, workdir: Path, os_user: str | None) -> None:
+        self.cluster = PostgresCluster(
+            bin_dir=bin_dir, home=workdir, port=free_port(), os_user=os_user, durable=False
+        )
         self.bin_dir = bin_dir
         self.workdir = workdir
         self.os_user = os_user
-        self.port = free_port()
-        self.host = LOOPBACK
+        self.port = self.cluster.port
+        self.host = self.cluster.host
         self.log_path = workdir / "postgres.log"
-        argv = [
-            str(bin_dir / "postgres"),
-            "-D", str(self.data_dir),
-            "-p", str(self.port),
-            "-k", str(self.socket_dir),
-            "-c", f"listen_addresses={LOOPBACK}",
-            "-c", "fsync=off",
-            "-c", "synchronous_commit=off",
-            "-c", "full_page_writes=off",
-        ]  # fmt: skip
         # SIGINT is PostgreSQL's "fast" shutdown (pg_ctl stop -m fast).
         self.process = ManagedProcess(
-            "postgres", argv, self.log_path, stop_signal=signal.SIGINT, user=os_user
+            "postgres",
+            list(self.cluster.server_argv()),
+            self.log_path,
+            stop_signal=signal.SIGINT,
+            user=os_user,
         )
 
     @property
     def data_dir(self) -> Path:
-        return self.workdir / "data"
-
-    @property
-    def socket_dir(self) -> Path:
-        return self.workdir
+        return self.cluster.data_dir
 
     @property
     def running(self) -> bool:
         return self.process.running
 
     def initdb(self) -> None:
-        argv = [
-            str(self.bin_dir / "initdb"),
-            "-D", str(self.data_dir),
-            "-A", "trust",
-            "-U", self.superuser,
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            returncode = run_to_completion(argv, log, user=self.os_user)
-        if returncode != 0:
-            raise ServiceStartError(
-                f"initdb exited with code {returncode}\n"
-                f"--- last lines of {self.log_path} ---\n{self.process.log_tail()}"
-            )
+        try:
+            self.cluster.prepare()
+        except StackError as error:
+            raise ServiceStartError(str(error)) from None
 
     def start(self) -> None:
-        if not (self.data_dir / "PG_VERSION").exists():
-            self.initdb()
+        self.initdb()  # once: a cluster with PG_VERSION is left as it is
         self.process.start()
-        self.process.wait_ready(self._accepts_connections)
+        self.process.wait_ready(self.cluster.accepts_connections)
 
     def stop(self) -> None:
         self.process.stop()
 
-    def _accepts_connections(self) -> bool:
-        with psycopg.connect(self.conninfo(), connect_timeout=2) as connection:
-            connection.execute("select 1")
-        return True
-
     def conninfo(self, dbname: str = "postgres") -> str:
         """libpq connection string, for psycopg.connect()."""
-        return f"host={self.host} port={self.port} user={self.superuser} dbname={dbname}"
+        return self.cluster.conninfo(dbname)
 
     def url(self, dbname: str) -> str:
         """SQLAlchemy URL using the psycopg 3 driver."""
-        return f"postgresql+psycopg://{self.superuser}@{self.host}:{self.port}/{dbname}"
+        return self.cluster.url(dbname)
 
     def create_database(self, dbname: str) -> None:
-        with psycopg.connect(self.conninfo(), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{dbname}"')
+        self.cluster.create_database(dbname)
 
     def drop_database(self, dbname: str) -> None:
         """Drop ``dbname`` even if a test left connections open (PostgreSQL 13+)."""
-        with psycopg.connect(self.conninfo(), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        self.cluster.drop_database(dbname)
 
 
 def postgres_os_user() -> str | None:
     """The OS user to run PostgreSQL as: ``postgres`` under root, else ourselves (None)."""
-    return "postgres" if os.geteuid() == 0 else None
+    return stack_postgres_os_user()
 
 
 _PG_WORKDIR_PREFIX = "harborhook-pg-"

@@ -5,7 +5,8 @@ two packages of one layer do not import each other)::
 
     __main__
     cli                                   thin typer commands
-    ingest, worker, monitor, demo         the processes; the demo run
+    ingest, worker, monitor, demo, bench  the processes; the demo run; the load generator
+                                            and its receiver
     services                              use cases: publish, deliver, replay
     queue, outbound                       transports; the outbound HTTP adapter
     stack                                 the local stack (plan, supervisor, native)
@@ -33,7 +34,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "harborctl"
 LAYERS: list[set[str]] = [
     {"__main__"},
     {"cli"},
-    {"ingest", "worker", "monitor", "demo"},
+    {"ingest", "worker", "monitor", "demo", "bench"},
     {"services"},
     {"queue", "outbound"},
     {"stack"},
