@@ -505,6 +505,21 @@ def test_cli_update_disable_enable_and_list_shows_why(ingest: Ingest) -> None:
     [row] = ok_json(cli(ingest, "endpoints", "list", "--json", **as_who))["endpoints"]
     assert (row["enabled"], row["disabled_reason"], row["disabled_at"]) == (True, None, None)
 
+    threshold = ok_json(
+        cli(
+            ingest, "endpoints", "update", endpoint_id, "--breaker-failure-threshold", "7",
+            "--json", **as_who,
+        )
+    )  # fmt: skip
+    assert threshold["endpoint"]["breaker_failure_threshold"] == 7
+    cleared = ok_json(
+        cli(
+            ingest, "endpoints", "update", endpoint_id, "--clear", "breaker-failure-threshold",
+            "--json", **as_who,
+        )
+    )  # fmt: skip
+    assert cleared["endpoint"]["breaker_failure_threshold"] is None
+
     nothing = cli(ingest, "endpoints", "update", endpoint_id, **as_who)
     assert nothing.exit_code == 2 and "nothing to change" in one_error_line(nothing)
     bad = cli(ingest, "endpoints", "update", endpoint_id, "--max-attempts", "0", **as_who)
