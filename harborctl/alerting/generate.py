@@ -164,6 +164,20 @@ def _restore(snapshot: Mapping[Path, bytes | None]) -> None:
             write_file(path, content.decode(), mode=SECRET_MODE)
 
 
+def _reload_or_restore(alertmanager_url: str, before: Mapping[Path, bytes | None]) -> bool:
+    """Reload Alertmanager with the files just written; True when it answered, False when it
+    is not running. When it refuses them (ServiceError), the files are put back as
+    ``before`` and Alertmanager reloaded with those before the error is raised again."""
+    with AlertmanagerClient(alertmanager_url) as client:
+        try:
+            return client.reload()
+        except ServiceError:
+            _restore(before)
+            with suppress(ServiceError):
+                client.reload()
+            raise
+
+
 def _apply(
     settings: Settings,
     receivers: list[AnyReceiver],
@@ -196,14 +210,7 @@ def _apply(
     outcome.files.append(write_file(layout.receivers_file, dump_receivers(receivers), SECRET_MODE))
     outcome.files.append(write_file(layout.alertmanager_config, config_text, SECRET_MODE))
 
-    with AlertmanagerClient(settings.alertmanager_url) as client:
-        try:
-            outcome.reloaded = client.reload()
-        except ServiceError:
-            _restore(before)
-            with suppress(ServiceError):
-                client.reload()
-            raise
+    outcome.reloaded = _reload_or_restore(settings.alertmanager_url, before)
     if not outcome.reloaded:
         outcome.notes.append(
             f"Alertmanager is not running at {settings.alertmanager_url}: "
@@ -255,14 +262,7 @@ def notify_only(
     outcome = Outcome(validated=_check(amtool, text))
     before = _snapshot([layout.alertmanager_config])
     outcome.files.append(write_file(layout.alertmanager_config, text, SECRET_MODE))
-    with AlertmanagerClient(settings.alertmanager_url) as client:
-        try:
-            outcome.reloaded = client.reload()
-        except ServiceError:
-            _restore(before)
-            with suppress(ServiceError):
-                client.reload()
-            raise
+    outcome.reloaded = _reload_or_restore(settings.alertmanager_url, before)
     return outcome
 
 
