@@ -25,7 +25,7 @@ from harborctl.cli.options import JsonFlag, StateDir
 from harborctl.cli.output import console, err_console, print_json
 
 if TYPE_CHECKING:
-    from harborctl.demo.run import DemoResult
+    from harborctl.demo.model import DemoResult
     from harborctl.demo.summary import Summary
     from harborctl.telemetry.log_query import LogEntry
     from harborctl.telemetry.log_tail import LogSource
@@ -243,8 +243,9 @@ def demo(
     check that failed.
     """
     from harborctl.cli.stack import _load_settings
+    from harborctl.demo.model import DemoOptions, Sources
     from harborctl.demo.restore import interrupt_on_sigterm
-    from harborctl.demo.run import DemoOptions, DemoRun, Sources
+    from harborctl.demo.run import DemoRun
     from harborctl.stack.plan import StackOptions
 
     _load_settings(state_dir)  # --state-dir reaches every settings load through the env

@@ -139,3 +139,28 @@ def route_verdicts(
         )
         verdicts.append(result or delivered)
     return verdicts
+
+
+def notification_entries(
+    status: str,
+    found: Notification | None,
+    verdicts: Sequence[ReceiverVerdict],
+    alertname: str,
+) -> list[dict[str, Any]]:
+    """The result's entries for one ``status`` (firing | resolved): the recorder's
+    notification ``found`` (its receiver, time and the ``alertname`` alerts in it) when it
+    came, then Alertmanager's verdict on each other receiver."""
+    entries: list[dict[str, Any]] = []
+    if found is not None:
+        entries.append(
+            {
+                "status": status,
+                "receiver": found.receiver,
+                "received_at": found.received_at.isoformat(),
+                "alerts": [
+                    {"status": a.status, "labels": dict(a.labels)} for a in found.about(alertname)
+                ],
+            }
+        )
+    entries += [{"status": status, **verdict.to_dict()} for verdict in verdicts]
+    return entries

@@ -3,8 +3,8 @@ endpoints point at (verifying signatures) and the recorder Alertmanager notifies
 
 ``ReceiverPair.start()`` answers their URLs; ``records(name, start)`` reads what one got, in
 order from index ``start``, through the loop that owns the records (they are not thread-safe);
-``stop()`` ends both. Switching a path's behaviour is the receiver's own HTTP API
-(``POST /_switch``), called by the run.
+``switch(path, behaviour)`` changes how the webhook receiver answers a path, through its own
+HTTP API (``POST /_switch``, ``harborctl.receiver.server``); ``stop()`` ends both.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+
+import httpx
 
 from harborctl.errors import ServiceError
 from harborctl.receiver.records import Record
@@ -21,6 +23,7 @@ WEBHOOKS = "webhooks"
 RECORDER = "recorder"
 START_TIMEOUT = 10.0
 READ_TIMEOUT = 10.0
+SWITCH_TIMEOUT = 10.0
 
 
 class ReceiverPair:
@@ -33,6 +36,7 @@ class ReceiverPair:
         self._stop: asyncio.Event | None = None
         self._runners: dict[str, ReceiverRunner] = {}
         self._thread: threading.Thread | None = None
+        self.urls: dict[str, str] = {}  # by name, once started
 
     def start(self) -> dict[str, str]:
         """Start both on free ports; their base URLs by name (``WEBHOOKS``, ``RECORDER``)."""
@@ -66,9 +70,10 @@ class ReceiverPair:
         )
         self._thread.start()
         try:
-            return started.result(timeout=START_TIMEOUT)
+            self.urls = started.result(timeout=START_TIMEOUT)
         except concurrent.futures.TimeoutError as exc:
             raise ServiceError("the demo's receivers did not start in time") from exc
+        return self.urls
 
     def records(self, name: str, start: int = 0) -> list[Record]:
         """What receiver ``name`` recorded, from the ``start``-th record on, oldest first."""
@@ -85,6 +90,20 @@ class ReceiverPair:
         except concurrent.futures.TimeoutError as exc:
             future.cancel()
             raise ServiceError(f"the demo's {name} receiver did not answer in time") from exc
+
+    def switch(self, path: str, behaviour: str | None) -> None:
+        """The webhook receiver answers ``path`` as ``behaviour`` from now on (None: as
+        itself); ServiceError when it does not answer or refuses."""
+        try:
+            answer = httpx.post(
+                f"{self.urls[WEBHOOKS]}/_switch",
+                json={"path": path, "to": behaviour},
+                timeout=SWITCH_TIMEOUT,
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"the demo's receiver did not answer: {exc}") from exc
+        if answer.status_code != 200:
+            raise ServiceError(f"the demo's receiver refused to switch {path}: {answer.text}")
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from harborctl.cli.app import app
 from harborctl.demo import checks
-from harborctl.demo.run import DemoOptions, DemoResult
+from harborctl.demo.model import DemoOptions, DemoResult
 
 runner = CliRunner()
 
