@@ -15,9 +15,11 @@ from harborctl.alerting.profiles import Profile, rule_profile
 from harborctl.alerting.verdict import Counters, NotifyEvent, ReceiverVerdict
 from harborctl.alerting_spec import AlertingSpec, SloSpec, burn_threshold
 from harborctl.demo import checks, scenario
+from harborctl.demo.cleanup import failed_notifications_note
 from harborctl.demo.notifications import (
     first_firing,
     first_resolved,
+    notification_entries,
     notifications,
     route_verdicts,
 )
@@ -106,6 +108,29 @@ def test_firing_then_resolved_from_the_recorder() -> None:
     assert resolved is not None and resolved.received_at.second == 40
     assert first_resolved(found, "Other") is None
     assert first_firing(found, "Nothing") is None
+
+
+def test_notification_entries_name_the_driven_alert_then_each_verdict() -> None:
+    burn = scenario.DRIVEN_ALERT
+    [found] = notifications([_record("20", _body("firing", (burn, "firing"), ("Other", "firing")))])
+    verdict = ReceiverVerdict("slack", ("slack",), "failed", "invalid_auth", "log")
+    entries = notification_entries("firing", found, [verdict], burn)
+    assert entries == [
+        {
+            "status": "firing",
+            "receiver": "harborhook-demo",
+            "received_at": "2030-01-01T00:00:20+00:00",
+            "alerts": [{"status": "firing", "labels": {"alertname": burn, "long_window": "1m"}}],
+        },
+        {"status": "firing", **verdict.to_dict()},
+    ]
+    assert notification_entries("resolved", None, [], burn) == []
+
+
+def test_a_note_only_when_alertmanager_gave_up_on_more_notifications() -> None:
+    assert failed_notifications_note({"email": 1.0}, {"email": 1.0, "slack": 0.0}) is None
+    note = failed_notifications_note({"email": 1.0}, {"email": 3.0, "webhook": 1.0})
+    assert note is not None and "(2 email, 1 webhook)" in note
 
 
 def test_route_verdicts_count_what_every_receiver_of_the_route_was_sent() -> None:
