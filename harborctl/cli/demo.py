@@ -245,7 +245,7 @@ def demo(
     from harborctl.cli.stack import _load_settings
     from harborctl.demo.restore import interrupt_on_sigterm
     from harborctl.demo.run import DemoOptions, DemoRun, Sources
-    from harborctl.stack.plan import StackOptions
+    from harborctl.stack.model import StackOptions
 
     _load_settings(state_dir)  # --state-dir reaches every settings load through the env
     options = DemoOptions(

@@ -182,8 +182,9 @@ def up(
     as_json: JsonFlag = False,
 ) -> None:
     """Start the local stack (idempotent) and wait until every component is healthy."""
+    from harborctl.stack.model import StackOptions
     from harborctl.stack.native import NativeStack
-    from harborctl.stack.plan import StackOptions, plan_stack
+    from harborctl.stack.plan import plan_stack
     from harborctl.stack.status import StackStartFailed
 
     settings = _load_settings(state_dir)

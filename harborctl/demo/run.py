@@ -69,8 +69,9 @@ from harborctl.demo.traffic import Publisher
 from harborctl.domain.signing import generate_secret
 from harborctl.errors import ConfigError, HarborHookError, NotFound, ServiceError, StackError
 from harborctl.settings import Settings, ensure_admin_key, load_settings
+from harborctl.stack.model import StackOptions, StackPlan
 from harborctl.stack.native import NativeStack
-from harborctl.stack.plan import StackOptions, StackPlan, plan_stack
+from harborctl.stack.plan import plan_stack
 from harborctl.stack.status import StackStatus
 from harborctl.store import Store
 from harborctl.telemetry.log_query import LogEntry, LogQuery
