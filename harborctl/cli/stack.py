@@ -87,6 +87,13 @@ def _status_table(current: StackStatus, headline: str) -> None:
     console.print(table)
 
 
+def _print_trace_store(current: StackStatus) -> None:
+    """``traces:   Jaeger UI <url>`` when the stack runs Jaeger."""
+    jaeger = next((c for c in current.components if c.name == "jaeger"), None)
+    if jaeger is not None:
+        console.print(f"traces:    Jaeger UI {jaeger.url}", highlight=False, soft_wrap=True)
+
+
 def _admin_key_location(settings: Settings) -> str:
     """Make sure the admin key exists (before any process starts) and say where it lives."""
     from harborctl.settings import ensure_admin_key
@@ -239,6 +246,7 @@ def up(
         _status_table(current, f"{headline} (native, supervisord pid {current.supervisord_pid})")
         console.print(f"transport: [bold]{current.transport}[/]", highlight=False)
         console.print(f"database:  [bold]{current.database}[/]", highlight=False)
+        _print_trace_store(current)
         console.print(f"state dir: {current.state_dir}", highlight=False)
         console.print(f"logs:      {plan.layout.process_logs_dir}", highlight=False)
         console.print(f"admin key: {admin_key} (the key itself is never printed)", highlight=False)
@@ -284,6 +292,7 @@ def status(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
             f"{current.supervisord_pid}, transport {current.transport}, "
             f"database {current.database})",
         )
+        _print_trace_store(current)
         console.print(f"state dir: {current.state_dir}", highlight=False)
 
     emit(current.to_dict(), as_json, human)
