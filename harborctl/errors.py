@@ -14,6 +14,7 @@
      ├── TransportError         the queue (nsqd) failed
      ├── ApiError               the ingest API answered an error (CLI side)
      ├── StackError             starting/stopping the local stack failed
+     │    └── EngineUnavailable no Docker engine answers (the compose stack needs one)
      └── ServiceError           an ops service (Alertmanager, ...) unreachable or refusing
 
 Adapters translate third-party exceptions into these; the CLI maps them to one line
@@ -105,6 +106,12 @@ class ApiError(HarborHookError):
 
 class StackError(HarborHookError):
     pass
+
+
+class EngineUnavailable(StackError):
+    """No Docker engine answers ``docker info``: the compose stack cannot run here."""
+
+    exit_code = 69  # EX_UNAVAILABLE (sysexits.h): a service needed is unavailable
 
 
 class ServiceError(HarborHookError):

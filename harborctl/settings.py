@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     trace_export_delay_ms: int = Field(default=1000, ge=1)  # batch export interval
     tempo_url: str | None = None  # e.g. http://127.0.0.1:3200 (traces read from Tempo)
     jaeger_url: str | None = None  # Jaeger's query API, e.g. http://127.0.0.1:16686
+    # the native stack's Jaeger (upstream's default ports; harborctl.stack.jaeger)
+    jaeger_otlp_port: int = Field(default=4318, ge=0, le=65535)  # OTLP/HTTP receiver
+    jaeger_query_port: int = Field(default=16686, ge=0, le=65535)  # query API and UI
+    jaeger_grpc_port: int = Field(default=16685, ge=0, le=65535)  # query gRPC API
+    jaeger_health_port: int = Field(default=13133, ge=0, le=65535)  # GET /status
     loki_url: str | None = None  # e.g. http://127.0.0.1:3100; None: read the log files
     log_dir: Path | None = None  # default <state_dir>/logs
     log_to_file: bool = True  # JSON lines files under log_dir (off in containers: stdout only)

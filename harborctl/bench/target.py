@@ -24,15 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harborctl.settings import ENV_PREFIX, Settings, ensure_admin_key, load_settings
+from harborctl.stack.model import LOOPBACK, DatabaseKind, StackOptions, StackPlan, Transport
 from harborctl.stack.native import NativeStack
-from harborctl.stack.plan import (
-    LOOPBACK,
-    DatabaseKind,
-    StackOptions,
-    StackPlan,
-    Transport,
-    plan_stack,
-)
+from harborctl.stack.plan import plan_stack
 from harborctl.stack.postgres import remove_stack_cluster
 
 START_TIMEOUT_SECONDS = 180.0
@@ -59,6 +53,11 @@ _NOT_PASSED_ON = frozenset(
         "ALERTMANAGER_PORT",
         "PROMETHEUS_URL",
         "ALERTMANAGER_URL",
+        "JAEGER_OTLP_PORT",
+        "JAEGER_QUERY_PORT",
+        "JAEGER_GRPC_PORT",
+        "JAEGER_HEALTH_PORT",
+        "JAEGER_URL",
         "LOG_DIR",
         "OUTBOUND_ALLOW_CIDRS",  # the stack allows loopback: the bench's receiver is there
     )
@@ -144,9 +143,10 @@ def throwaway_stack(
     state_dir = Path(tempfile.mkdtemp(prefix="harborhook-bench-"))
     state_dir.chmod(0o711)
     try:
-        ports = iter(free_ports(9 + options.workers + 2 * options.nsqd_nodes))
+        ports = iter(free_ports(13 + options.workers + 2 * options.nsqd_nodes))
         ingest, monitor, prometheus, alertmanager = (next(ports) for _ in range(4))
         lookupd_tcp, lookupd_http, postgres = (next(ports) for _ in range(3))
+        jaeger = {name: next(ports) for name in ("otlp", "query", "grpc", "health")}
         workers = tuple(next(ports) for _ in range(options.workers))
         nodes = [(next(ports), next(ports)) for _ in range(options.nsqd_nodes)]
         admin_key = "hh_admin_" + secrets.token_urlsafe(24)
@@ -157,6 +157,10 @@ def throwaway_stack(
             monitor_port=monitor,
             prometheus_port=prometheus,
             alertmanager_port=alertmanager,
+            jaeger_otlp_port=jaeger["otlp"],
+            jaeger_query_port=jaeger["query"],
+            jaeger_grpc_port=jaeger["grpc"],
+            jaeger_health_port=jaeger["health"],
             worker_metrics_port=workers[0],
             api_url=f"http://{LOOPBACK}:{ingest}",
             admin_key=admin_key,

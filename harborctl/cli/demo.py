@@ -246,7 +246,7 @@ def demo(
     from harborctl.demo.model import DemoOptions, Sources
     from harborctl.demo.restore import interrupt_on_sigterm
     from harborctl.demo.run import DemoRun
-    from harborctl.stack.plan import StackOptions
+    from harborctl.stack.model import StackOptions
 
     _load_settings(state_dir)  # --state-dir reaches every settings load through the env
     options = DemoOptions(

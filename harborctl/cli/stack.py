@@ -1,13 +1,20 @@
-"""harborctl up/down/status: the local stack (native processes under supervisord).
+"""harborctl up/down/status: the local stack, native (processes under supervisord) or
+compose (``deploy/docker`` through ``docker compose``: ``harborctl.cli.stack_compose``).
+
+``--mode auto`` picks compose when a Docker engine answers ``docker info`` (and the compose
+file is in the checkout), else native; ``down`` and ``status`` pick native while the native
+stack of the state dir runs.
 
 Exit codes: ``up`` 0 when the stack is up and healthy (also when it already was), non-zero
-when it could not start (everything it started is stopped again); ``status`` 0 all healthy,
-1 something unhealthy, 3 not running; ``down`` 0 when stopped or not running.
+when it could not start (everything it started is stopped again), 69 for ``--mode compose``
+without a Docker engine; ``status`` 0 all healthy, 1 something unhealthy, 3 not running;
+``down`` 0 when stopped or not running, 2 when ``--volumes`` is refused (no ``--yes``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +94,13 @@ def _status_table(current: StackStatus, headline: str) -> None:
     console.print(table)
 
 
+def _print_trace_store(current: StackStatus) -> None:
+    """``traces:   Jaeger UI <url>`` when the stack runs Jaeger."""
+    jaeger = next((c for c in current.components if c.name == "jaeger"), None)
+    if jaeger is not None:
+        console.print(f"traces:    Jaeger UI {jaeger.url}", highlight=False, soft_wrap=True)
+
+
 def _admin_key_location(settings: Settings) -> str:
     """Make sure the admin key exists (before any process starts) and say where it lives."""
     from harborctl.settings import ensure_admin_key
@@ -109,13 +123,16 @@ def _next_steps(settings: Settings, ingest_url: str | None) -> list[str]:
     return steps
 
 
-def _choose_native(mode: Mode) -> None:
+def resolve_mode(mode: Mode, *, native_running: bool = False) -> Mode:
+    """native or compose: ``auto`` is native while the native stack runs, else compose when
+    the compose file exists and a Docker engine answers, else native."""
     from harborctl.stack.compose import compose_file, docker_engine_reachable
 
-    if mode is Mode.native:
-        return
-    if mode is Mode.compose or (compose_file().exists() and docker_engine_reachable()):
-        fail("compose stack not available here yet; run `harborctl up --mode native`", 2)
+    if mode is not Mode.auto:
+        return mode
+    if not native_running and compose_file().exists() and docker_engine_reachable():
+        return Mode.compose
+    return Mode.native
 
 
 def report_start_failure(exc: StackStartFailed) -> None:
@@ -151,7 +168,12 @@ def up(
         1, "--nsqd-nodes", min=1, max=16, help="nsqd nodes behind the one nsqlookupd."
     ),
     workers: int = typer.Option(
-        1, "--workers", min=1, max=64, help="Delivery workers, each with its own metrics port."
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Delivery workers, each with its own metrics port (compose: the worker "
+        "service's replicas).",
     ),
     worker_metrics_port: list[int] = typer.Option(
         [],
@@ -173,21 +195,33 @@ def up(
     mode: Mode = typer.Option(
         Mode.auto,
         "--mode",
-        help="auto: compose when a Docker engine answers and the compose file exists, "
-        "else native processes under supervisord.",
+        help="native: local processes under supervisord; compose: deploy/docker with "
+        "`docker compose` (needs a Docker engine); auto: compose when `docker info` answers, "
+        "else native. The port, --database and --nsqd-* options are native only.",
     ),
     timeout: float = typer.Option(
         60.0, "--timeout", min=1.0, help="Seconds to wait for every component to be healthy."
     ),
     as_json: JsonFlag = False,
 ) -> None:
-    """Start the local stack (idempotent) and wait until every component is healthy."""
+    """Start the local stack (idempotent) and wait until every component is healthy.
+
+    Native: ingest, workers and the backlog monitor under supervisord, with
+    nsqd/nsqlookupd, Prometheus, Alertmanager and Jaeger when installed
+    (Jaeger's UI: the jaeger row's URL; `harborctl traces` reads it).
+    Compose: deploy/docker/docker-compose.yml with your overlay.
+    """
+    from harborctl.stack.model import StackOptions
     from harborctl.stack.native import NativeStack
-    from harborctl.stack.plan import StackOptions, plan_stack
+    from harborctl.stack.plan import plan_stack
     from harborctl.stack.status import StackStartFailed
 
     settings = _load_settings(state_dir)
-    _choose_native(mode)
+    if resolve_mode(mode, native_running=NativeStack(settings.layout).running()) is Mode.compose:
+        from harborctl.cli.stack_compose import compose_up
+
+        compose_up(settings, workers=workers, as_json=as_json)
+        return
     if len(nsqd_tcp_port) != len(nsqd_http_port):
         fail("give --nsqd-tcp-port and --nsqd-http-port the same number of times", 2)
     plan = plan_stack(
@@ -238,6 +272,7 @@ def up(
         _status_table(current, f"{headline} (native, supervisord pid {current.supervisord_pid})")
         console.print(f"transport: [bold]{current.transport}[/]", highlight=False)
         console.print(f"database:  [bold]{current.database}[/]", highlight=False)
+        _print_trace_store(current)
         console.print(f"state dir: {current.state_dir}", highlight=False)
         console.print(f"logs:      {plan.layout.process_logs_dir}", highlight=False)
         console.print(f"admin key: {admin_key} (the key itself is never printed)", highlight=False)
@@ -259,12 +294,30 @@ def up(
         raise typer.Exit(1)
 
 
-def status(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
-    """Each component: supervisord state, pid, uptime, live health, URL."""
+MODE_OF_RUNNING = typer.Option(
+    Mode.auto,
+    "--mode",
+    help="native, compose, or auto: native while the native stack of the state dir runs, "
+    "else compose when `docker info` answers, else native.",
+)
+
+
+def status(
+    state_dir: StateDir = None, mode: Mode = MODE_OF_RUNNING, as_json: JsonFlag = False
+) -> None:
+    """Each component: state, pid, uptime, live health, URL (compose: each service from
+    `docker compose ps` plus its own health endpoint)."""
     from harborctl.stack.native import NativeStack
 
-    layout = _load_settings(state_dir).layout
-    current = NativeStack(layout).status()
+    settings = _load_settings(state_dir)
+    layout = settings.layout
+    native = NativeStack(layout)
+    if resolve_mode(mode, native_running=native.running()) is Mode.compose:
+        from harborctl.cli.stack_compose import compose_status
+
+        compose_status(settings, as_json=as_json)
+        return
+    current = native.status()
     if current is None:
         emit(
             {"running": False, "healthy": False, "state_dir": str(layout.root)},
@@ -283,34 +336,78 @@ def status(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
             f"{current.supervisord_pid}, transport {current.transport}, "
             f"database {current.database})",
         )
+        _print_trace_store(current)
         console.print(f"state dir: {current.state_dir}", highlight=False)
 
     emit(current.to_dict(), as_json, human)
     raise typer.Exit(0 if current.healthy else 1)
 
 
-def down(state_dir: StateDir = None, as_json: JsonFlag = False) -> None:
+def _confirm_volumes(what: str, yes: bool) -> None:
+    """Go on only with --yes, or a yes typed at a terminal; else exit 2 saying why."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"--volumes deletes {what}; add --yes to confirm (no terminal to ask)", 2)
+    if not typer.confirm(f"Delete {what}?", default=False):
+        fail("nothing stopped, nothing deleted", 2)
+
+
+def down(
+    state_dir: StateDir = None,
+    mode: Mode = MODE_OF_RUNNING,
+    volumes: bool = typer.Option(
+        False,
+        "--volumes",
+        help="Also delete the stack's data: compose, its named volumes; native, the database, "
+        "queue, metrics, alert state and span file in the state dir (config, keys, receivers "
+        "and logs stay). Asks first; --yes to skip the question.",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Confirm --volumes without asking."),
+    as_json: JsonFlag = False,
+) -> None:
     """Stop exactly what `harborctl up` started, and wait until it is gone."""
+    from harborctl.stack.data import remove_stack_data
     from harborctl.stack.native import NativeStack
 
-    layout = _load_settings(state_dir).layout
+    settings = _load_settings(state_dir)
+    layout = settings.layout
+    native = NativeStack(layout)
+    if resolve_mode(mode, native_running=native.running()) is Mode.compose:
+        from harborctl.cli.stack_compose import compose_down
+
+        if volumes:
+            _confirm_volumes("the compose stack's named volumes (all its data)", yes)
+        compose_down(settings, volumes=volumes, as_json=as_json)
+        return
+    if volumes:
+        _confirm_volumes(f"the stack's data in {layout.root}", yes)
     with err_console.status("harborctl down: stopping the stack"):
-        result = NativeStack(layout).down()
-    data = {**result.to_dict(), "state_dir": str(layout.root)}
+        result = native.down()
+    removed = remove_stack_data(layout) if volumes else []
+    data = {
+        **result.to_dict(),
+        "state_dir": str(layout.root),
+        "removed": [str(path) for path in removed],
+    }
 
     def human() -> None:
         if not result.was_running:
             console.print(
                 f"HarborHook stack: not running (state dir {layout.root})", highlight=False
             )
-            return
-        count = len(result.stopped_pids)
-        console.print(
-            f"HarborHook stack stopped: supervisord (pid {result.supervisord_pid}) and "
-            f"{count} process{'es' if count != 1 else ''}",
-            highlight=False,
-        )
+        else:
+            count = len(result.stopped_pids)
+            console.print(
+                f"HarborHook stack stopped: supervisord (pid {result.supervisord_pid}) and "
+                f"{count} process{'es' if count != 1 else ''}",
+                highlight=False,
+            )
         if result.forced:
             console.print("some processes did not stop in time and were killed", style="yellow")
+        for path in removed:
+            console.print(f"deleted {path}", highlight=False)
+        if volumes and not removed:
+            console.print("no stack data to delete", highlight=False)
 
     emit(data, as_json, human)

@@ -1,7 +1,8 @@
 """harborctl traces tail|show: one trace model behind three readers.
 
 Where traces are read from, first match wins: Tempo when ``tempo_url`` is set, Jaeger when
-``jaeger_url`` is set, else the local span file (``<state_dir>/traces/spans.jsonl``).
+``jaeger_url`` is set (``harborctl up`` shares its Jaeger's query URL as ``jaeger_url`` in the
+running stack's settings), else the local span file (``<state_dir>/traces/spans.jsonl``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from harborctl.telemetry.trace_tail import TailOptions, TraceSource, tail_traces
 
 app = typer.Typer(
     help="Follow and inspect traces: from Tempo when tempo_url is set, else from Jaeger when "
-    "jaeger_url is set, else from the local span file.",
+    "jaeger_url is set (the native stack sets it while it runs Jaeger), else from the local "
+    "span file.",
     no_args_is_help=True,
 )
 

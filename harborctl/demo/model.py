@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from harborctl.demo import checks, scenario
 from harborctl.demo.summary import Summary
-from harborctl.stack.plan import StackOptions
+from harborctl.stack.model import StackOptions
 from harborctl.telemetry.log_query import LogEntry
 from harborctl.telemetry.log_tail import LogSource
 from harborctl.telemetry.trace_model import SpanView

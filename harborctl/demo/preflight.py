@@ -12,8 +12,9 @@ from harborctl.alerting.store import load_receivers
 from harborctl.demo import scenario
 from harborctl.errors import ConfigError, StackError
 from harborctl.settings import Settings
+from harborctl.stack.model import StackOptions, StackPlan
 from harborctl.stack.native import NativeStack
-from harborctl.stack.plan import StackOptions, StackPlan, plan_stack
+from harborctl.stack.plan import plan_stack
 from harborctl.stack.status import StackStatus
 
 REQUIRED = ("prometheus", "alertmanager")

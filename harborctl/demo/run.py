@@ -49,8 +49,8 @@ from harborctl.demo.waiting import deadline
 from harborctl.domain.signing import generate_secret
 from harborctl.errors import HarborHookError
 from harborctl.settings import Settings, ensure_admin_key, load_settings
+from harborctl.stack.model import StackPlan
 from harborctl.stack.native import NativeStack
-from harborctl.stack.plan import StackPlan
 from harborctl.stack.status import StackStatus
 
 VERDICT_MARGIN = 20.0  # seconds after the recorder got it for Alertmanager's other receivers

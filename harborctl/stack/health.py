@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from harborctl.stack.plan import Component
+from harborctl.stack.model import Component
 
 
 @dataclass(frozen=True)

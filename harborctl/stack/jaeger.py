@@ -1,14 +1,18 @@
-"""Jaeger for the native stack: its config, its ports and the URLs the rest of the stack uses.
+"""Jaeger for the native stack: its config, its ports, its component and the URLs the rest
+of the stack uses.
 
-Jaeger v2 (the ``jaeger`` binary ``scripts/bootstrap`` builds from scripts/jaeger, v2.13.0) is
-one process that receives OTLP/HTTP, keeps traces in memory and serves the query API, every
-port on 127.0.0.1. ``render_jaeger_config`` fills ``templates/jaeger/jaeger.yaml.j2`` (see its
-header); ``write_jaeger_config`` puts it at ``<state_dir>/jaeger/jaeger.yaml``, run as
-``jaeger --config=<that file>``. Once ``GET health_url`` answers 200 every component runs;
-point the services' ``otlp_endpoint`` at ``otlp_endpoint`` and the CLI's ``jaeger_url`` at
-``query_url``.
+Jaeger v2 (the ``jaeger`` binary ``scripts/bootstrap`` builds from scripts/jaeger: Go module
+github.com/jaegertracing/jaeger v1.76.0, Jaeger v2.13.0) is one process that receives
+OTLP/HTTP, keeps traces in memory and serves the query API and UI, every port on 127.0.0.1.
+``render_jaeger_config`` fills ``templates/jaeger/jaeger.yaml.j2`` (see its header);
+``write_jaeger_config`` puts it at ``<state_dir>/jaeger/jaeger.yaml``, run as
+``jaeger --config=<that file>``. Once ``GET health_url`` answers 200 every component runs.
+``harborctl up`` runs it as the component ``jaeger_component`` builds, points the services'
+``otlp_endpoint`` at ``otlp_endpoint`` and shares ``query_url`` as ``jaeger_url``, so
+``harborctl traces`` reads it.
 
-The default ports are Jaeger's own (upstream defaults, as the template header lists them).
+The ports are the ``jaeger_*_port`` settings; their defaults are Jaeger's own (upstream
+defaults, as the template header lists them).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 
 from harborctl.layout import StateLayout
 from harborctl.render import render_template, write_file
+from harborctl.settings import Settings
+from harborctl.stack.model import STAGE_INFRASTRUCTURE, Component
 
 JAEGER_BINARY = "jaeger"
 JAEGER_TEMPLATE = "jaeger/jaeger.yaml.j2"
@@ -71,7 +77,7 @@ def render_jaeger_config(
 def write_jaeger_config(
     layout: StateLayout, ports: JaegerPorts, *, metrics_port: int | None = None
 ) -> Path:
-    """``<state_dir>/jaeger/jaeger.yaml``; returns its path."""
+    """``<state_dir>/jaeger/jaeger.yaml`` (its parent created); returns its path."""
     text = render_jaeger_config(ports, metrics_port=metrics_port)
     return write_file(layout.jaeger_config, text)
 
@@ -79,3 +85,29 @@ def write_jaeger_config(
 def jaeger_command(config: Path) -> tuple[str, ...]:
     """The command line that runs it (the binary resolved on PATH)."""
     return (JAEGER_BINARY, f"--config={config}")
+
+
+def jaeger_ports(settings: Settings) -> JaegerPorts:
+    """The ports of the stack's Jaeger: the ``jaeger_*_port`` settings."""
+    return JaegerPorts(
+        otlp_http=settings.jaeger_otlp_port,
+        query_http=settings.jaeger_query_port,
+        query_grpc=settings.jaeger_grpc_port,
+        health=settings.jaeger_health_port,
+    )
+
+
+def jaeger_component(settings: Settings, layout: StateLayout) -> Component:
+    """Jaeger as a supervised component: infrastructure (stage 0), so it is healthy before
+    the services that export to it start; its URL is the UI's."""
+    ports = jaeger_ports(settings)
+    return Component(
+        name="jaeger",
+        command=jaeger_command(layout.jaeger_config),
+        url=ports.query_url,
+        health_url=ports.health_url,
+        required_binary=JAEGER_BINARY,
+        listens=tuple((LOOPBACK, port) for port in ports.all),
+        detail=f"traces: OTLP/HTTP in on {ports.otlp_endpoint}, query API and UI",
+        stage=STAGE_INFRASTRUCTURE,
+    )

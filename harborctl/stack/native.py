@@ -30,7 +30,7 @@ from harborctl.layout import StateLayout
 from harborctl.render import write_file
 from harborctl.stack.configs import prepare_stack_configs
 from harborctl.stack.health import Health, health_client, probe
-from harborctl.stack.plan import (
+from harborctl.stack.model import (
     MIN_STOP_WAIT_SECONDS,
     STACK_DATABASE,
     STAGE_HARBORHOOK,
@@ -38,8 +38,8 @@ from harborctl.stack.plan import (
     STAGE_INFRASTRUCTURE,
     Component,
     StackPlan,
-    stack_settings,
 )
+from harborctl.stack.plan import stack_settings
 from harborctl.stack.postgres import link_home
 from harborctl.stack.processes import kill_leftover, pid_alive, port_in_use, tail_lines, wait_until
 from harborctl.stack.status import (

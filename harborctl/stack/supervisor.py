@@ -19,7 +19,7 @@ from typing import Any
 
 from harborctl.errors import StackError
 from harborctl.render import render_template
-from harborctl.stack.plan import AUTOSTART_STAGES, StackPlan
+from harborctl.stack.model import AUTOSTART_STAGES, StackPlan
 
 SUPERVISOR_TEMPLATE = "supervisord.conf.j2"
 

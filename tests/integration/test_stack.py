@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.native_stack import Stack, native_stack
+from tests.support.native_stack import OBSERVABILITY, Stack, native_stack
 from tests.support.native_stack import alive as _alive
 from tests.support.native_stack import poll as _poll
 from tests.support.native_stack import port_free as _port_free
@@ -21,15 +21,6 @@ from tests.support.native_stack import port_free as _port_free
 pytestmark = pytest.mark.slow
 
 NSQ_INSTALLED = all(shutil.which(binary) for binary in ("nsqd", "nsqlookupd"))
-# optional components `up` starts when installed, in start order
-OBSERVABILITY = [
-    name
-    for name, binaries in (
-        ("alertmanager", ("prometheus-alertmanager", "alertmanager")),
-        ("prometheus", ("prometheus",)),
-    )
-    if any(shutil.which(binary) for binary in binaries)
-]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ included).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,15 @@ import pytest
 from harborctl.client import ApiClient
 from harborctl.layout import StateLayout
 from harborctl.receiver.server import running_receiver
-from tests.support.native_stack import Stack, alive, native_stack, pids_using, poll, port_free
+from tests.support.native_stack import (
+    OBSERVABILITY,
+    Stack,
+    alive,
+    native_stack,
+    pids_using,
+    poll,
+    port_free,
+)
 from tests.support.services import NSQ_INSTALL_HINT, postgres_bin_dir, require_binary
 from tests.support.wait import wait_until
 
@@ -26,14 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.nsq]
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 EVENTS = 20
-OBSERVABILITY = [
-    name
-    for name, binaries in (
-        ("alertmanager", ("prometheus-alertmanager", "alertmanager")),
-        ("prometheus", ("prometheus",)),
-    )
-    if any(shutil.which(binary) for binary in binaries)
-]
 EXTRA_PORTS = ("nsqd2_tcp", "nsqd2_http", "worker2_metrics", "postgres")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,16 @@ from harborctl.stack.postgres import remove_stack_cluster
 from tests.support.services import free_ports
 
 COMMAND_TIMEOUT = 180.0
+# the optional components `up` starts when installed, in start order (after the monitor)
+OBSERVABILITY = [
+    name
+    for name, binaries in (
+        ("alertmanager", ("prometheus-alertmanager", "alertmanager")),
+        ("prometheus", ("prometheus",)),
+        ("jaeger", ("jaeger",)),
+    )
+    if any(shutil.which(binary) for binary in binaries)
+]
 
 
 def port_free(port: int) -> bool:
@@ -180,6 +191,10 @@ BASE_PORTS = (
     "prometheus",
     "alertmanager",
     "nsqlookupd_http",
+    "jaeger_otlp",
+    "jaeger_query",
+    "jaeger_grpc",
+    "jaeger_health",
 )
 
 
@@ -198,6 +213,10 @@ def native_stack(tmp_path: Path, extra_ports: Sequence[str] = ()) -> Iterator[St
         HARBORHOOK_MONITOR_PORT=str(ports["monitor"]),
         HARBORHOOK_PROMETHEUS_PORT=str(ports["prometheus"]),
         HARBORHOOK_ALERTMANAGER_PORT=str(ports["alertmanager"]),
+        HARBORHOOK_JAEGER_OTLP_PORT=str(ports["jaeger_otlp"]),
+        HARBORHOOK_JAEGER_QUERY_PORT=str(ports["jaeger_query"]),
+        HARBORHOOK_JAEGER_GRPC_PORT=str(ports["jaeger_grpc"]),
+        HARBORHOOK_JAEGER_HEALTH_PORT=str(ports["jaeger_health"]),
         HARBORHOOK_API_URL=f"http://127.0.0.1:{ports['ingest']}",
     )
     created = Stack(state_dir=state_dir, env=env, ports=ports)

@@ -11,7 +11,8 @@ import yaml
 
 from harborctl.settings import Settings
 from harborctl.stack.configs import prepare_stack_configs
-from harborctl.stack.plan import StackOptions, plan_stack
+from harborctl.stack.model import StackOptions
+from harborctl.stack.plan import plan_stack
 from harborctl.stack.prometheus import render_prometheus_config, stack_scrape_jobs
 
 

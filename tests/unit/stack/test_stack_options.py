@@ -15,13 +15,9 @@ from supervisor.datatypes import dict_of_key_value_pairs
 from harborctl.errors import StackError
 from harborctl.layout import StateLayout
 from harborctl.settings import Settings
-from harborctl.stack.plan import (
-    StackOptions,
-    StackPlan,
-    follow_ports,
-    plan_stack,
-    postgres_connections,
-)
+from harborctl.stack.components import follow_ports
+from harborctl.stack.model import StackOptions, StackPlan
+from harborctl.stack.plan import plan_stack, postgres_connections
 from harborctl.stack.postgres import (
     PostgresCluster,
     can_reach,
@@ -110,6 +106,7 @@ def test_postgres_two_kinds_of_many_in_start_order(tmp_path: Path) -> None:
         "monitor",
         "alertmanager",
         "prometheus",
+        "jaeger",
     ]
     assert [c.kind for c in plan.of_kind("worker")] == ["worker"] * 3
     assert plan.database == "postgres"
@@ -130,7 +127,9 @@ def test_the_infrastructure_starts_with_supervisord_and_harborhook_after_it(
         "nsqd-1",
         "nsqd-2",
         "nsqd-3",
-    }  # what HarborHook needs up first; Prometheus and Alertmanager wait for nothing
+        "jaeger",
+    }  # what HarborHook needs up first (Jaeger: no span lost at start); Prometheus and
+    # Alertmanager wait for nothing
     assert stages["prometheus"] == stages["alertmanager"] == 2
     assert programs["postgres"]["stopsignal"] == "INT"  # fast shutdown, not "wait for clients"
     assert programs["ingest"]["stopsignal"] == "TERM"

@@ -14,7 +14,8 @@ from supervisor.options import ServerOptions
 from harborctl.errors import StackError
 from harborctl.render import write_file
 from harborctl.settings import Settings
-from harborctl.stack.plan import StackOptions, StackPlan, plan_stack
+from harborctl.stack.model import StackOptions, StackPlan
+from harborctl.stack.plan import plan_stack
 from harborctl.stack.supervisor import render_supervisor_config, supervisor_environment
 
 PYTHON = "/opt/py/bin/python3"
@@ -84,6 +85,7 @@ def test_with_nsq_every_component_is_a_program_in_start_order(tmp_path: Path) ->
         "monitor",
         "alertmanager",
         "prometheus",
+        "jaeger",
     ]
     priorities = [int(program["priority"]) for program in programs.values()]
     assert priorities == sorted(priorities)
@@ -147,6 +149,7 @@ def test_no_nsq_forces_db_even_when_installed(tmp_path: Path) -> None:
         "monitor",
         "alertmanager",
         "prometheus",
+        "jaeger",
     ]
 
 
@@ -182,6 +185,7 @@ def test_supervisord_reads_the_config_as_planned(tmp_path: Path) -> None:
         "monitor",
         "alertmanager",
         "prometheus",
+        "jaeger",
     ]
     for component in plan.components:
         process = processes[component.name]
