@@ -140,6 +140,8 @@ class StackOptions:
     (``database_url``, else SQLite in the state dir); ``sqlite`` forces the state dir's
     SQLite file; ``postgres`` runs a cluster of the stack's own on ``postgres_port``.
     ``observability`` False leaves out Prometheus and Alertmanager.
+    ``nsqd_mem_queue_size`` is each nsqd's ``--mem-queue-size`` (messages a topic or channel
+    keeps in memory before writing the rest to disk); None keeps nsqd's default (10000).
     """
 
     nsq: bool = True
@@ -154,6 +156,7 @@ class StackOptions:
     database: DatabaseKind | None = None
     postgres_port: int = DEFAULT_POSTGRES_PORT
     observability: bool = True
+    nsqd_mem_queue_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -378,10 +381,11 @@ def nsq_components(
         ),
         detail=f"tcp {lookupd_tcp}",
     )
-    return [lookupd, *(_nsqd_component(node, lookupd_tcp) for node in nodes)]
+    memory = options.nsqd_mem_queue_size
+    return [lookupd, *(_nsqd_component(node, lookupd_tcp, memory) for node in nodes)]
 
 
-def _nsqd_component(node: NsqdNode, lookupd_tcp: str) -> Component:
+def _nsqd_component(node: NsqdNode, lookupd_tcp: str, mem_queue_size: int | None) -> Component:
     http = f"{LOOPBACK}:{node.http_port}"
     return Component(
         name=node.name,
@@ -394,6 +398,7 @@ def _nsqd_component(node: NsqdNode, lookupd_tcp: str) -> Component:
             f"--data-path={node.data_dir}",
             f"--lookupd-tcp-address={lookupd_tcp}",
             f"--broadcast-address={LOOPBACK}",
+            *([f"--mem-queue-size={mem_queue_size}"] if mem_queue_size is not None else []),
         ),
         url=f"http://{http}",
         health_url=f"http://{http}/ping",
@@ -713,6 +718,8 @@ def _check_counts(options: StackOptions) -> None:
         raise StackError(f"workers must be 1 to {MAX_WORKERS}, not {options.workers}")
     if not 1 <= options.nsqd_nodes <= MAX_NSQD_NODES:
         raise StackError(f"nsqd nodes must be 1 to {MAX_NSQD_NODES}, not {options.nsqd_nodes}")
+    if options.nsqd_mem_queue_size is not None and options.nsqd_mem_queue_size < 0:
+        raise StackError(f"nsqd's mem-queue-size cannot be negative: {options.nsqd_mem_queue_size}")
     if options.nsqd_nodes > 1 and not options.nsq:
         raise StackError("--nsqd-nodes needs the nsq transport (it was switched off: --no-nsq)")
 
