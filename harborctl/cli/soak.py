@@ -33,7 +33,11 @@ def soak(
         "1.5 is the CI-sized run; longer soaks repeat the round of faults.",
     ),
     events_per_second: float = typer.Option(
-        120.0, min=1.0, max=5000.0, help="The steady publish rate (open loop)."
+        100.0,
+        min=1.0,
+        max=5000.0,
+        help="The steady publish rate (open loop). Above what the stack accepts on this "
+        "machine publishes queue up and time out: the run then takes longer.",
     ),
     drain_timeout: float = typer.Option(
         150.0, min=5.0, help="Seconds after the load for every delivery to end (deadline)."
@@ -192,6 +196,8 @@ def print_report(report: dict[str, Any]) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    for error in publish["first_errors"]:
+        console.print(f"[yellow]publish error:[/] {error}", highlight=False)
     if report["problems"]:
         for problem in report["problems"]:
             console.print(f"[red]problem:[/] {problem}", highlight=False)

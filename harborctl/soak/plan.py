@@ -57,7 +57,7 @@ MIN_SLOT_SECONDS = 11.0  # the longest hold plus time to come back and settle
 # the soak stack's nsqd keeps this many messages per topic and channel in memory
 SOAK_MEM_QUEUE_SIZE = 200
 DEFAULT_LOAD_MINUTES = 1.5
-DEFAULT_EVENTS_PER_SECOND = 120.0
+DEFAULT_EVENTS_PER_SECOND = 100.0
 DEFAULT_DRAIN_SECONDS = 150.0
 DEFAULT_WORKERS = 3
 DEFAULT_NSQD_NODES = 2
