@@ -19,13 +19,16 @@ from typing import Any
 
 import httpx
 
-from harborctl.errors import HarborHookError
+from harborctl.errors import HarborHookError, StackError
 from harborctl.soak.observe import nsqd_backend_depth, postgres_answers
 from harborctl.soak.plan import FaultKind, ScheduledFault
 from harborctl.soak.receiver import ReceiverProcess
 from harborctl.stack.supervisor import SupervisorClient
 
 COME_BACK_SECONDS = 60.0
+# supervisord restarts a killed program by itself (autorestart): supervisorctl's start is
+# used only when it has not within this long
+AUTORESTART_GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.2
 # a disk spill holds the workers down at most this many times its planned hold waiting for
 # nsqd to write to disk
@@ -100,16 +103,22 @@ class FaultInjector:
         done.detail["killed_pid"] = info.pid
         # supervisord restarts a program that died unexpectedly (autorestart); when it has
         # not, or gave up, supervisorctl's start does it
-        deadline = time.monotonic() + COME_BACK_SECONDS
+        killed = time.monotonic()
+        deadline = killed + COME_BACK_SECONDS
         restarted_by = "supervisord"
         while time.monotonic() < deadline:
             now = self.supervisor.processes().get(name)
             if now is not None and now.pid not in (None, info.pid) and now.state == "RUNNING":
                 done.detail.update(new_pid=now.pid, restarted_by=restarted_by)
                 return
-            if now is not None and now.state in ("EXITED", "FATAL", "STOPPED"):
-                self.supervisor.start(name)
-                restarted_by = "supervisorctl"
+            down = now is not None and now.state in ("EXITED", "FATAL", "STOPPED")
+            if down and time.monotonic() - killed >= AUTORESTART_GRACE_SECONDS:
+                try:
+                    self.supervisor.start(name)
+                    restarted_by = "supervisorctl"
+                except StackError as exc:  # supervisord got there first
+                    if "ALREADY_STARTED" not in str(exc):
+                        raise
             time.sleep(POLL_SECONDS)
         raise HarborHookError(f"{name} did not come back within {COME_BACK_SECONDS:g} s")
 
