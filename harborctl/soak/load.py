@@ -5,8 +5,9 @@ schedule) and carries the idempotency key ``<run>-<n>``. Its publish is sent aga
 same key and body, until an answer settles it:
 
 - 202: accepted (the event id and fan-out are kept);
-- 429 or 503 (a refusal: overload, or a store that does not answer): wait ``Retry-After``,
-  doubling the wait on every repeat (:func:`retry_wait`), then again;
+- 429 or 503 (a refusal: overload, or a store that does not answer): wait ``Retry-After``
+  (a refusal without one is counted: the API promises it), doubling the wait on every
+  repeat (:func:`retry_wait`), then again;
 - no answer (connection refused or reset, timeout): the outcome is unknown, so again after
   the same backoff: the key makes a publish that did get stored answer its event id;
 - another 5xx: counted as a server error (the API promises never to answer one), then again;
@@ -88,6 +89,7 @@ class LoadResult:
     events: list[Published] = field(default_factory=list)
     refusals: Counter[int] = field(default_factory=Counter)  # status → answers
     refused_at: list[float] = field(default_factory=list)  # when each refusal came
+    refused_without_retry_after: int = 0  # the API promises Retry-After on every one
     no_answer: int = 0
     server_errors: Counter[int] = field(default_factory=Counter)
     rejected: int = 0
@@ -144,6 +146,8 @@ class _Client:
                 elif status in REFUSED:
                     result.refusals[status] += 1
                     result.refused_at.append(time.time())
+                    if retry_after is None:
+                        result.refused_without_retry_after += 1
                 elif status >= 500:
                     result.server_errors[status] += 1
                     result.note_error(f"HTTP {status}: {raw[:160]!r}")

@@ -2,7 +2,8 @@
 
 A soak fails on any lost delivery, a drain that did not finish by its deadline, a fault
 that was not injected (or fewer faults than scheduled), a 5xx other than 503 from the API
-(it promises 503 + Retry-After when it cannot store, never 500), a publish rejected or
+(it promises 503 + Retry-After when it cannot store, never 500), a 429 or 503 without
+``Retry-After``, a publish rejected or
 abandoned, an expected delivery without a database row, and a 2xx for a delivery nobody
 expected. Duplicates and dead deliveries are figures, not failures.
 """
@@ -32,6 +33,8 @@ def problems(report: Mapping[str, Any]) -> list[str]:
     server_errors = sum(publish["server_errors"].values())
     if server_errors:
         found.append(f"the API answered {server_errors} server errors (5xx other than 503)")
+    if publish["refusals_without_retry_after"]:
+        found.append(f"{publish['refusals_without_retry_after']} refusals without Retry-After")
     for figure in ("rejected", "abandoned"):
         if publish[figure]:
             found.append(f"{publish[figure]} publishes {figure}")

@@ -76,6 +76,7 @@ def test_postgres_down_during_publish_is_503_never_500(report: dict[str, Any]) -
     publish = report["publish"]
     assert publish["server_errors"] == {}
     assert publish["rejected"] == 0 and publish["abandoned"] == 0
+    assert publish["refusals_without_retry_after"] == 0
     refused_by_postgres = sum(
         count
         for window, count in publish["refusals_by_fault"].items()

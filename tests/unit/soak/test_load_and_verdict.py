@@ -31,7 +31,12 @@ def test_parse_retry_after() -> None:
 def _report(**changes: Any) -> dict[str, Any]:
     report: dict[str, Any] = {
         "run": {"drain_deadline_seconds": 150.0, "faults_scheduled": 2},
-        "publish": {"server_errors": {}, "rejected": 0, "abandoned": 0},
+        "publish": {
+            "server_errors": {},
+            "rejected": 0,
+            "abandoned": 0,
+            "refusals_without_retry_after": 0,
+        },
         "faults": [
             {"kind": "worker_kill", "target": "worker-1", "error": None},
             {"kind": "postgres_restart", "target": "postgres", "error": None},
@@ -56,6 +61,7 @@ def test_a_clean_soak_has_no_problems_even_with_duplicates() -> None:
         ({"drain__drained": False, "drain__pending": 9}, "did not drain within 150 s"),
         ({"publish__server_errors": {"500": 2}}, "2 server errors"),
         ({"publish__abandoned": 1}, "1 publishes abandoned"),
+        ({"publish__refusals_without_retry_after": 4}, "4 refusals without Retry-After"),
         ({"deliveries__missing_rows": 1}, "no database row"),
         ({"deliveries__unexpected": 1}, "never expected"),
         ({"run__faults_scheduled": 3}, "2 of 3 faults injected"),
