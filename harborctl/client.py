@@ -112,7 +112,7 @@ class ApiClient(JsonHttpClient):
         self, tenant_id: str, endpoint_id: str, changes: Mapping[str, Any]
     ) -> JsonObject:
         """PATCH the fields in ``changes`` (None clears description, rate_limit_rps,
-        max_attempts) -> {endpoint: {...}}"""
+        max_attempts, breaker_failure_threshold) -> {endpoint: {...}}"""
         path = _tenant_path(tenant_id, "endpoints", _segment("endpoint_id", endpoint_id))
         return self._object("PATCH", path, body=dict(changes))
 

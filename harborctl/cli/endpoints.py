@@ -36,7 +36,7 @@ COLUMNS = [
     "created_at",
 ]
 # what `update --clear` may reset (the worker's defaults apply again)
-CLEARABLE = ("description", "rate_limit_rps", "max_attempts")
+CLEARABLE = ("description", "rate_limit_rps", "max_attempts", "breaker_failure_threshold")
 
 
 def state_of(endpoint: Mapping[str, Any]) -> str:
@@ -170,21 +170,28 @@ def update(
     max_attempts: int | None = typer.Option(
         None, "--max-attempts", help="Attempts before a delivery goes to the DLQ."
     ),
+    breaker_failure_threshold: int | None = typer.Option(
+        None,
+        "--breaker-failure-threshold",
+        min=1,
+        help="Consecutive failures that open this endpoint's circuit breaker.",
+    ),
     enabled: bool | None = typer.Option(
         None, "--enable/--disable", help="Enable the endpoint again, or disable it."
     ),
     clear: list[str] = typer.Option(
         [],
         "--clear",
-        help="Reset a field to the default (description, rate_limit_rps, max_attempts); "
-        "repeat for several.",
+        help="Reset a field to the default (description, rate_limit_rps, max_attempts, "
+        "breaker_failure_threshold); repeat for several.",
     ),
     tenant: TenantId = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Change an endpoint's URL, description, rate limit, max attempts or enabled state.
+    """Change an endpoint's URL, description, rate limit, max attempts, breaker threshold or
+    enabled state.
 
     Only the options given change; a bad value changes nothing. The secret changes with
     `rotate-secret`.
@@ -197,6 +204,7 @@ def update(
             ("description", description),
             ("rate_limit_rps", rate_limit_rps),
             ("max_attempts", max_attempts),
+            ("breaker_failure_threshold", breaker_failure_threshold),
             ("enabled", enabled),
         )
         if value is not None
@@ -211,7 +219,7 @@ def update(
     if not changes:
         fail(
             "nothing to change: give --url, --description, --rate-limit-rps, --max-attempts, "
-            "--enable/--disable or --clear",
+            "--breaker-failure-threshold, --enable/--disable or --clear",
             2,
         )
     if url is not None and not url.startswith(("http://", "https://")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from harborctl.domain.address_policy import blocked_literal
@@ -196,31 +196,22 @@ def update_endpoint(
     return {"endpoint": endpoint_view(after)}
 
 
-async def refuse_null_body(request: Request) -> None:
-    """An optional JSON object body may be absent, but not the JSON value ``null``: FastAPI
-    reads both as "no body", while the document declares an object."""
-    if (await request.body()).strip() == b"null":
-        raise ValidationError("body", "must be a JSON object, or no body at all")
-
-
 @router.post(
     "/v1/tenants/{tenant_id}/endpoints/{endpoint_id}:rotate-secret",
     tags=["endpoints"],
     response_model=None,
     responses=answers(200, EndpointCreated, *TENANT_BODY),
-    dependencies=[Depends(refuse_null_body)],
 )
 def rotate_secret(
     tenant_id: str,
     endpoint_id: str,
     rt: RuntimeDep,
     who: PrincipalDep,
-    body: SecretRotation | None = None,
+    body: SecretRotation,
 ) -> dict[str, Any]:
     """A new signing secret (given, or generated), shown only in this answer; the current
     one keeps signing beside it until ``previous_secret_until``, then it is dropped."""
     check_tenant(rt, who, tenant_id)
-    body = body or SecretRotation()
     secret = body.secret or generate_secret()
     overlap = (
         body.overlap_seconds

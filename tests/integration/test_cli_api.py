@@ -505,6 +505,21 @@ def test_cli_update_disable_enable_and_list_shows_why(ingest: Ingest) -> None:
     [row] = ok_json(cli(ingest, "endpoints", "list", "--json", **as_who))["endpoints"]
     assert (row["enabled"], row["disabled_reason"], row["disabled_at"]) == (True, None, None)
 
+    threshold = ok_json(
+        cli(
+            ingest, "endpoints", "update", endpoint_id, "--breaker-failure-threshold", "7",
+            "--json", **as_who,
+        )
+    )  # fmt: skip
+    assert threshold["endpoint"]["breaker_failure_threshold"] == 7
+    cleared = ok_json(
+        cli(
+            ingest, "endpoints", "update", endpoint_id, "--clear", "breaker-failure-threshold",
+            "--json", **as_who,
+        )
+    )  # fmt: skip
+    assert cleared["endpoint"]["breaker_failure_threshold"] is None
+
     nothing = cli(ingest, "endpoints", "update", endpoint_id, **as_who)
     assert nothing.exit_code == 2 and "nothing to change" in one_error_line(nothing)
     bad = cli(ingest, "endpoints", "update", endpoint_id, "--max-attempts", "0", **as_who)
@@ -542,20 +557,22 @@ def test_rotate_secret_shows_the_new_secret_once_and_the_overlap(ingest: Ingest)
     assert given in human.stdout and "The old secret signs no more." in human.stderr
 
     with _api(ingest, who) as api:
-        default = api.post(f"/endpoints/{endpoint_id}:rotate-secret")
+        default = api.post(f"/endpoints/{endpoint_id}:rotate-secret", json={})
+        no_body = api.post(f"/endpoints/{endpoint_id}:rotate-secret")
         short = api.post(f"/endpoints/{endpoint_id}:rotate-secret", json={"secret": "whsec_eA=="})
         long = api.post(
             f"/endpoints/{endpoint_id}:rotate-secret", json={"overlap_seconds": 31 * 86400}
         )
         other = new_tenant(ingest, "not-the-rotator")
     assert default.status_code == 200, default.text
+    assert no_body.status_code == 422 and no_body.json()["error"]["field"] == "body"
     until = datetime.fromisoformat(default.json()["endpoint"]["previous_secret_until"])
     assert timedelta(hours=23) < until - datetime.now(UTC) <= timedelta(hours=24)  # the default
     assert short.status_code == 422 and short.json()["error"]["field"] == "secret"
     assert "24 to 64" in short.json()["error"]["message"]
     assert long.status_code == 422 and long.json()["error"]["field"] == "overlap_seconds"
     with _api(ingest, other) as api:
-        assert api.post(f"/endpoints/{endpoint_id}:rotate-secret").status_code == 404
+        assert api.post(f"/endpoints/{endpoint_id}:rotate-secret", json={}).status_code == 404
 
     bad = cli(ingest, "endpoints", "rotate-secret", endpoint_id, "--overlap", "soon", **as_who)
     assert bad.exit_code == 2 and "--overlap" in one_error_line(bad)

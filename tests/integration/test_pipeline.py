@@ -249,14 +249,14 @@ def _counts(tenant: Tenant) -> tuple[int, int, int]:
     ],
 )
 def test_bad_input_answers_4xx_naming_the_field_and_stores_nothing(
-    pipeline: Pipeline,
+    shared_pipeline: Pipeline,
     receiver: str,
     path: str,
     body: object,
     status: int,
     field: str,
 ) -> None:
-    tenant = pipeline.tenant()
+    tenant = shared_pipeline.tenant()
     tenant.endpoint(f"{receiver}/bad/ok", event_type="a")
     before = _counts(tenant)
     with tenant.api() as api:
