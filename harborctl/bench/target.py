@@ -19,8 +19,8 @@ import secrets
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harborctl.settings import ENV_PREFIX, Settings, ensure_admin_key, load_settings
@@ -108,11 +108,18 @@ class StackTarget:
 
 @dataclass(frozen=True)
 class ThrowawayOptions:
+    """The stack to start. ``nsqd_mem_queue_size``: each nsqd's ``--mem-queue-size`` (None:
+    nsqd's default). ``environment``: ``HARBORHOOK_*`` tuning variables for the stack's
+    processes, on top of the caller's (never the ones the stack decides: places, ports, keys).
+    """
+
     database: DatabaseKind = "sqlite"
     transport: Transport = "db"
     workers: int = 1
     nsqd_nodes: int = 1
     observability: bool = True
+    nsqd_mem_queue_size: int | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def free_ports(count: int) -> list[int]:
@@ -124,10 +131,11 @@ def free_ports(count: int) -> list[int]:
         return [int(sock.getsockname()[1]) for sock in sockets]
 
 
-def _environment(extra: dict[str, str]) -> dict[str, str]:
+def _environment(extra: dict[str, str], tuning: Mapping[str, str]) -> dict[str, str]:
     passed = {
         key: value
-        for key, value in os.environ.items()
+        for source in (os.environ, tuning)
+        for key, value in source.items()
         if key.startswith(ENV_PREFIX) and key not in _NOT_PASSED_ON
     }
     return {**passed, **extra}
@@ -181,6 +189,7 @@ def throwaway_stack(
                 database=options.database,
                 postgres_port=postgres,
                 observability=options.observability,
+                nsqd_mem_queue_size=options.nsqd_mem_queue_size,
             ),
             environ=_environment(
                 {
@@ -188,7 +197,8 @@ def throwaway_stack(
                     ENV_PREFIX + "MONITOR_PORT": str(monitor),
                     ENV_PREFIX + "PROMETHEUS_PORT": str(prometheus),
                     ENV_PREFIX + "ALERTMANAGER_PORT": str(alertmanager),
-                }
+                },
+                options.environment,
             ),
         )
         native = NativeStack(plan.layout)

@@ -19,6 +19,7 @@ from harborctl.cli import (
     events,
     logs,
     run,
+    soak,
     stack,
     subscriptions,
     tenants,
@@ -53,6 +54,7 @@ bench.register(app)  # bench
 config.register(app)  # config
 app.add_typer(compose.app, name="compose")
 demo.register(app)  # demo
+soak.register(app)  # soak
 
 
 def main() -> None:

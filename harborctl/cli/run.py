@@ -99,6 +99,7 @@ def receiver(
       ok              200
       fail/{n}        500 for the first n POSTs to the path, then 200;
                       ?status=503 sets the failing status
+      flaky/{n}       like fail, counted per delivery (webhook-id)
       status/{code}   always {code} (200-599)
       slow/{seconds}  wait (e.g. slow/0.5), then 200
       hang            never answer until the client or receiver stops

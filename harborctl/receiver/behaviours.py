@@ -8,6 +8,8 @@ Path grammar (for ``POST``; the query string never selects the behaviour)::
     ---------        ------
     ok               200
     fail/{n}         500 (or ?status=) for the first n requests to this path, then 200
+    flaky/{n}        500 (or ?status=) for the first n requests of each delivery (the same
+                     ``webhook-id``) to this path, then 200; unsigned requests count as one
     status/{code}    always {code} (200-599)
     slow/{seconds}   wait {seconds} (0-3600, fractions allowed), then 200
     hang             never answer: hold the connection until the client gives up or the
@@ -18,13 +20,15 @@ Path grammar (for ``POST``; the query string never selects the behaviour)::
 
     options          applies to      meaning
     -------          ----------      -------
-    status={code}    fail            failing status, 300-599 (default 500)
-    retry_after={v}  fail, status    add ``Retry-After: {v}`` (seconds, or an HTTP-date)
+    status={code}    fail, flaky     failing status, 300-599 (default 500)
+    retry_after={v}  fail, flaky,    add ``Retry-After: {v}`` (seconds, or an HTTP-date)
+                     status
                                      to every non-2xx answer the behaviour gives
     location={url}   status          add ``Location: {url}`` (a redirect to follow, or not)
 
 The behaviour is the *tail* of the path: ``ok``/``hang`` as the last segment, or
-``fail``/``status``/``slow``/``stream``/``trickle`` followed by its argument as the last two.
+``fail``/``flaky``/``status``/``slow``/``stream``/``trickle`` followed by its argument as the
+last two.
 Any segments before it form a free label, so one receiver serves many independent endpoints:
 ``/tenant-a/orders/fail/2`` and ``/tenant-b/fail/2`` count separately. Counters are kept
 per distinct full path (without the query string) and count every POST, signed or not.
@@ -56,6 +60,7 @@ DEFAULT_FAIL_STATUS = 500
 class Kind(StrEnum):
     OK = "ok"
     FAIL = "fail"
+    FLAKY = "flaky"
     STATUS = "status"
     SLOW = "slow"
     HANG = "hang"
@@ -64,10 +69,12 @@ class Kind(StrEnum):
 
 
 _ONE_SEGMENT = {Kind.OK.value: Kind.OK, Kind.HANG.value: Kind.HANG}
-_TWO_SEGMENTS = {k.value: k for k in (Kind.FAIL, Kind.STATUS, Kind.SLOW, Kind.STREAM, Kind.TRICKLE)}
+_TWO_SEGMENTS = {
+    k.value: k for k in (Kind.FAIL, Kind.FLAKY, Kind.STATUS, Kind.SLOW, Kind.STREAM, Kind.TRICKLE)
+}
 _OPTIONS: dict[str, frozenset[Kind]] = {
-    "status": frozenset({Kind.FAIL}),
-    "retry_after": frozenset({Kind.FAIL, Kind.STATUS}),
+    "status": frozenset({Kind.FAIL, Kind.FLAKY}),
+    "retry_after": frozenset({Kind.FAIL, Kind.FLAKY, Kind.STATUS}),
     "location": frozenset({Kind.STATUS}),
 }
 MAX_STREAM_MIB = 4096
@@ -130,9 +137,9 @@ def parse(path: str, query: Mapping[str, str] | None = None) -> Behaviour:
 
     label = "/".join(label_segments)
     retry_after = _retry_after(query["retry_after"]) if "retry_after" in query else None
-    if kind is Kind.FAIL:
+    if kind in (Kind.FAIL, Kind.FLAKY):
         assert arg is not None
-        count = _int(arg, "fail", 0, 1_000_000)
+        count = _int(arg, kind.value, 0, 1_000_000)
         status = DEFAULT_FAIL_STATUS
         if "status" in query:
             status = _int(query["status"], "status", 300, 599)
@@ -157,7 +164,8 @@ def parse(path: str, query: Mapping[str, str] | None = None) -> Behaviour:
 
 
 def decide(behaviour: Behaviour, nth: int, signature_valid: bool | None = None) -> Decision:
-    """The answer to the ``nth`` (1-based) request to this path.
+    """The answer to the ``nth`` (1-based) request to this path (for ``flaky``: of this
+    delivery to this path).
 
     ``signature_valid`` is False only when a secret is configured and verification
     failed; then a 2xx answer becomes 401 (scripted failures are kept).
@@ -168,7 +176,7 @@ def decide(behaviour: Behaviour, nth: int, signature_valid: bool | None = None) 
         return Decision(status=None)
     status = 200
     delay = 0.0
-    failing = behaviour.kind is Kind.FAIL and nth <= behaviour.count
+    failing = behaviour.kind in (Kind.FAIL, Kind.FLAKY) and nth <= behaviour.count
     if failing or behaviour.kind is Kind.STATUS:
         status = behaviour.status
     elif behaviour.kind is Kind.SLOW:

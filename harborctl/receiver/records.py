@@ -42,6 +42,7 @@ class RecordStore:
     ) -> None:
         self._records: deque[Record] = deque(maxlen=max_records)
         self._counts: Counter[str] = Counter()
+        self._delivery_counts: Counter[tuple[str, str | None]] = Counter()
         self._file: IO[str] | None = None
         if record_file is not None:
             record_file.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +52,12 @@ class RecordStore:
         """Count one more request to ``path`` and return its 1-based number."""
         self._counts[path] += 1
         return self._counts[path]
+
+    def next_delivery_attempt(self, path: str, webhook_id: str | None) -> int:
+        """Count one more request of one delivery (``webhook-id``) to ``path``; its 1-based
+        number (requests without the header count as one delivery)."""
+        self._delivery_counts[path, webhook_id] += 1
+        return self._delivery_counts[path, webhook_id]
 
     def add(self, record: Record) -> None:
         self._records.append(record)
@@ -80,6 +87,7 @@ class RecordStore:
     def reset(self) -> None:
         self._records.clear()
         self._counts.clear()
+        self._delivery_counts.clear()
 
     def close(self) -> None:
         if self._file is not None:

@@ -47,7 +47,7 @@ from aiohttp import web
 
 from harborctl.domain import signing
 from harborctl.errors import ConfigError, NotFound, ValidationError
-from harborctl.receiver.behaviours import Behaviour, Decision, decide, parse
+from harborctl.receiver.behaviours import Behaviour, Decision, Kind, decide, parse
 from harborctl.receiver.records import DEFAULT_MAX_RECORDS, Record, RecordStore
 
 RESERVED_PATHS: dict[str, tuple[str, ...]] = {
@@ -205,7 +205,12 @@ async def _scripted(request: web.Request) -> web.StreamResponse:
         error = (400, "invalid", exc.message)
     else:
         behaviour_name, label = behaviour.kind.value, behaviour.label
-        decision = decide(behaviour, attempt, valid)
+        nth = attempt
+        if behaviour.kind is Kind.FLAKY:
+            nth = state.store.next_delivery_attempt(
+                request.path, request.headers.get(signing.HEADER_ID)
+            )
+        decision = decide(behaviour, nth, valid)
     status = error[0] if error else decision.status if decision else None
 
     record = _record(request, body, attempt, behaviour_name, label, valid, sig_error, status)

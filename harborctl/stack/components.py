@@ -211,10 +211,11 @@ def nsq_components(
         ),
         detail=f"tcp {lookupd_tcp}",
     )
-    return [lookupd, *(_nsqd_component(node, lookupd_tcp) for node in nodes)]
+    memory = options.nsqd_mem_queue_size
+    return [lookupd, *(_nsqd_component(node, lookupd_tcp, memory) for node in nodes)]
 
 
-def _nsqd_component(node: NsqdNode, lookupd_tcp: str) -> Component:
+def _nsqd_component(node: NsqdNode, lookupd_tcp: str, mem_queue_size: int | None) -> Component:
     http = f"{LOOPBACK}:{node.http_port}"
     return Component(
         name=node.name,
@@ -227,6 +228,7 @@ def _nsqd_component(node: NsqdNode, lookupd_tcp: str) -> Component:
             f"--data-path={node.data_dir}",
             f"--lookupd-tcp-address={lookupd_tcp}",
             f"--broadcast-address={LOOPBACK}",
+            *([f"--mem-queue-size={mem_queue_size}"] if mem_queue_size is not None else []),
         ),
         url=f"http://{http}",
         health_url=f"http://{http}/ping",

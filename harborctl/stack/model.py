@@ -113,6 +113,8 @@ class StackOptions:
     (``database_url``, else SQLite in the state dir); ``sqlite`` forces the state dir's
     SQLite file; ``postgres`` runs a cluster of the stack's own on ``postgres_port``.
     ``observability`` False leaves out Prometheus and Alertmanager.
+    ``nsqd_mem_queue_size`` is each nsqd's ``--mem-queue-size`` (messages a topic or channel
+    keeps in memory before writing the rest to disk); None keeps nsqd's default (10000).
     """
 
     nsq: bool = True
@@ -127,6 +129,7 @@ class StackOptions:
     database: DatabaseKind | None = None
     postgres_port: int = DEFAULT_POSTGRES_PORT
     observability: bool = True
+    nsqd_mem_queue_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,8 @@ def _check_counts(options: StackOptions) -> None:
         raise StackError(f"workers must be 1 to {MAX_WORKERS}, not {options.workers}")
     if not 1 <= options.nsqd_nodes <= MAX_NSQD_NODES:
         raise StackError(f"nsqd nodes must be 1 to {MAX_NSQD_NODES}, not {options.nsqd_nodes}")
+    if options.nsqd_mem_queue_size is not None and options.nsqd_mem_queue_size < 0:
+        raise StackError(f"nsqd's mem-queue-size cannot be negative: {options.nsqd_mem_queue_size}")
     if options.nsqd_nodes > 1 and not options.nsq:
         raise StackError("--nsqd-nodes needs the nsq transport (it was switched off: --no-nsq)")
 

@@ -186,3 +186,8 @@ class SupervisorClient:
     def start(self, name: str) -> None:
         """Start a program that is not running (returns at once; ``up`` watches its health)."""
         self.call("supervisor.startProcess", name, False)
+
+    def stop(self, name: str, *, wait: bool = True) -> None:
+        """Stop a running program with its stop signal; ``wait``: until it has stopped (up to
+        its ``stopwaitsecs``, then supervisord kills it). StackError when it is not running."""
+        self.call("supervisor.stopProcess", name, wait)

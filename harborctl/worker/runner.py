@@ -1,8 +1,15 @@
-"""The worker process: wire transport, processor, reconciler and /metrics; drain on SIGTERM."""
+"""The worker process: wire transport, processor, reconciler and /metrics; drain on SIGTERM.
+
+A worker started while its database does not answer (a supervisor restarting it during a
+database outage) waits for it, retrying with backoff, instead of exiting: a supervisor gives
+up on a program that keeps dying at start, which would leave the deliveries without workers
+after the database came back.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -14,6 +21,7 @@ from aiohttp import web
 
 from harborctl.domain.guards import EndpointGuards
 from harborctl.domain.retry import RetryPolicy
+from harborctl.errors import StoreError
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.metrics import Metrics, exposition
 from harborctl.observability.tracing import (
@@ -34,6 +42,10 @@ from harborctl.store.work import WorkRepository
 from harborctl.worker.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
+
+# waiting at start for a database that does not answer: 0.5 s, doubling, at most 5 s apart
+STARTUP_RETRY_FIRST_SECONDS = 0.5
+STARTUP_RETRY_MAX_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -59,7 +71,10 @@ class Worker:
         s = self.settings
         use_store_threads()
         store = self.store = Store.open(s.resolved_database_url)
-        await asyncio.to_thread(migrate, store.engine)
+        if not await self._migrate_when_reachable(store):
+            store.dispose()
+            log.info("worker %s stopped before the database answered", self.worker_id)
+            return
         lease = timedelta(seconds=s.delivery_lease_seconds)
         client = WebhookClient(
             connect_timeout=s.connect_timeout,
@@ -92,6 +107,22 @@ class Worker:
             await metrics_runner.cleanup()
             store.dispose()
             log.info("worker %s stopped", self.worker_id)
+
+    async def _migrate_when_reachable(self, store: Store) -> bool:
+        """Migrate the database, waiting while it does not answer (StoreError), with backoff
+        (``STARTUP_RETRY_*``); False when asked to stop before it answered."""
+        wait = STARTUP_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await asyncio.to_thread(migrate, store.engine)
+                return True
+            except StoreError as exc:
+                log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+            if self.stopping.is_set():
+                return False
+            wait = min(wait * 2, STARTUP_RETRY_MAX_SECONDS)
 
     def _processor(
         self, store: Store, client: WebhookClient, publisher: Publisher, lease: timedelta

@@ -140,6 +140,20 @@ def test_fail_n_then_success_with_separate_counters_per_path(
     assert client.get(f"{signed_url}/_count").json() == {"count": 6}
 
 
+def test_flaky_n_fails_each_delivery_n_times_then_succeeds(client: httpx.Client) -> None:
+    with running_receiver() as url:
+
+        def post(webhook_id: str) -> int:
+            headers = {"webhook-id": webhook_id}
+            return client.post(f"{url}/x/flaky/2", content=BODY, headers=headers).status_code
+
+        assert [post("msg_a") for _ in range(3)] == [500, 500, 200]
+        # another delivery to the same path fails twice again: counted per webhook-id
+        assert [post("msg_b"), post("msg_a"), post("msg_b"), post("msg_b")] == [500, 200, 500, 200]
+        flaky = client.post(f"{url}/flaky/1?status=503&retry_after=2", content=BODY)
+        assert (flaky.status_code, flaky.headers["Retry-After"]) == (503, "2")
+
+
 def test_a_switch_answers_a_path_as_another_behaviour_until_undone(
     signed_url: str, client: httpx.Client
 ) -> None:

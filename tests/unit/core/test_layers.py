@@ -5,6 +5,8 @@ two packages of one layer do not import each other)::
 
     __main__
     cli                                   thin typer commands
+    soak                                  the fault soak: drives a throwaway stack, its
+                                            load and receiver, and counts what arrived
     ingest, worker, monitor, demo, bench  the processes; the demo run; the load generator
                                             and its receiver
     services                              use cases: publish, deliver, replay
@@ -34,6 +36,7 @@ PACKAGE = Path(__file__).resolve().parents[3] / "harborctl"
 LAYERS: list[set[str]] = [
     {"__main__"},
     {"cli"},
+    {"soak"},
     {"ingest", "worker", "monitor", "demo", "bench"},
     {"services"},
     {"queue", "outbound"},

@@ -16,6 +16,7 @@ from harborctl.receiver.behaviours import Behaviour, Decision, Kind, decide, par
         ("/hang", Behaviour(Kind.HANG)),
         ("/fail/2", Behaviour(Kind.FAIL, count=2, status=500)),
         ("/fail/0", Behaviour(Kind.FAIL, count=0, status=500)),
+        ("/flaky/1", Behaviour(Kind.FLAKY, count=1, status=500)),
         ("/status/429", Behaviour(Kind.STATUS, status=429)),
         ("/slow/0.25", Behaviour(Kind.SLOW, seconds=0.25)),
         ("/slow/3", Behaviour(Kind.SLOW, seconds=3.0)),
@@ -42,6 +43,7 @@ def test_parse_unknown_path_is_not_found(path: str) -> None:
     [
         ("/fail/x", "fail"),
         ("/fail/-1", "fail"),
+        ("/flaky/x", "flaky"),
         ("/status/99", "status"),
         ("/status/600", "status"),
         ("/status/abc", "status"),
@@ -88,6 +90,11 @@ def test_parse_rejects_bad_or_misplaced_options(
 def test_fail_n_fails_first_n_then_succeeds() -> None:
     behaviour = parse("/fail/2")
     assert [decide(behaviour, n).status for n in (1, 2, 3, 4)] == [500, 500, 200, 200]
+
+
+def test_flaky_fails_the_first_n_requests_it_is_given() -> None:
+    flaky = parse("/flaky/2", {"status": "503"})
+    assert [decide(flaky, n).status for n in (1, 2, 3, 4)] == [503, 503, 200, 200]
 
 
 def test_fail_with_status_and_retry_after_only_on_failures() -> None:

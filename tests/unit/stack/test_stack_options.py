@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,16 @@ def test_nsqd_nodes_get_their_own_ports_data_dirs_and_node_ids(tmp_path: Path) -
         assert f"--node-id={index}" in node.command
         assert f"--data-path={state}/nsqd-{index}" in node.command
         assert "--lookupd-tcp-address=127.0.0.1:14160" in node.command
+
+
+def test_nsqd_mem_queue_size_reaches_every_node_only_when_asked(tmp_path: Path) -> None:
+    options = StackOptions(nsqd_tcp_port=14150, nsqd_http_port=14151, nsqd_nodes=2)
+    plan = _plan(tmp_path, replace(options, nsqd_mem_queue_size=200))
+    assert all("--mem-queue-size=200" in node.command for node in plan.of_kind("nsqd"))
+    plan = _plan(tmp_path, options)
+    assert not any("--mem-queue-size" in arg for arg in plan.component("nsqd-1").command)
+    with pytest.raises(StackError):
+        _plan(tmp_path, replace(options, nsqd_mem_queue_size=-1))
 
 
 def test_one_nsqd_and_one_worker_keep_today_s_names_and_argv(tmp_path: Path) -> None:

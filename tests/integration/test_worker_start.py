@@ -1,0 +1,92 @@
+"""A worker started while its database does not answer waits for it instead of exiting.
+
+Found by the fault soak: workers that supervisord had just (re)started when PostgreSQL
+restarted exited 1 at their start-up migration; a supervisor gives up on a program that
+keeps dying at start, and the deliveries would then have no worker once the database was
+back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.pipeline import HarborProcess
+from tests.support.services import PostgresServer, free_port
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.slow
+
+WAITING = "database not answering at start"
+
+
+def _worker(tmp_path: Path, database_url: str, port: int) -> HarborProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARBORHOOK_")}
+    env.update(
+        HARBORHOOK_STATE_DIR=str(tmp_path / "state"),
+        HARBORHOOK_DATABASE_URL=database_url,
+        HARBORHOOK_TRANSPORT="db",
+        HARBORHOOK_LOG_TO_FILE="false",
+    )
+    return HarborProcess(
+        "worker",
+        [sys.executable, "-m", "harborctl", "run", "worker", "--metrics-port", str(port)],
+        tmp_path / "worker.log",
+        env,
+    )
+
+
+@pytest.fixture
+def missing_database(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:
+    """(URL of a database that does not exist yet, its name); dropped afterwards."""
+    name = f"later_{uuid.uuid4().hex[:12]}"
+    try:
+        yield postgres_server.url(name), name
+    finally:
+        postgres_server.drop_database(name)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_worker_waits_for_its_database_then_starts(
+    tmp_path: Path, postgres_server: PostgresServer, missing_database: tuple[str, str]
+) -> None:
+    url, name = missing_database
+    port = free_port()
+    worker = _worker(tmp_path, url, port)
+    worker.start()
+    try:
+        log = tmp_path / "worker.log"
+        wait_until(lambda: log.read_text().count(WAITING) >= 2, 30, describe="two retries")
+        assert worker.running, worker.log_tail()
+        assert not _healthy(port)
+
+        postgres_server.create_database(name)  # the database answers from now on
+        wait_until(lambda: _healthy(port), 30, describe="the worker serving /healthz")
+        assert worker.signal_and_wait(signal.SIGTERM, 40) == 0, worker.log_tail()
+    finally:
+        worker.kill()
+
+
+def test_a_worker_waiting_for_its_database_stops_on_sigterm(tmp_path: Path) -> None:
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/harborhook"
+    worker = _worker(tmp_path, nowhere, free_port())
+    worker.start()
+    try:
+        log = tmp_path / "worker.log"
+        wait_until(lambda: WAITING in log.read_text(), 30, describe="the worker waiting")
+        assert worker.signal_and_wait(signal.SIGTERM, 15) == 0, worker.log_tail()
+    finally:
+        worker.kill()
