@@ -27,6 +27,7 @@ from harborctl.bench.procstat import CLOCK_TICKS, ProcessMeter, Tracked, read_st
 from harborctl.bench.sink import SinkProcess
 from harborctl.bench.stats import rate
 from harborctl.bench.target import NsqdNode, free_ports
+from harborctl.childproc import stop_child
 from harborctl.errors import HarborHookError
 
 BINARY = "nsq_to_http"
@@ -98,7 +99,7 @@ def run_nsq_to_http(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        stack.callback(_stop, process)
+        stack.callback(stop_child, process)
         delivered, last = _wait(sink, messages, stall_timeout, process, progress)
         own = read_stat(process.pid)
         usage = {usage.name: usage.cpu_seconds or 0.0 for usage in meter.stop()}
@@ -153,16 +154,6 @@ def _wait(
         time.sleep(POLL_SECONDS)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def _delete_topic(http: httpx.Client, topic: str) -> None:
     with contextlib.suppress(httpx.HTTPError):
         http.post("/topic/delete", params={"topic": topic})
@@ -204,4 +195,4 @@ def _own_nsqd(workdir: Path) -> Iterator[NsqdNode]:
             name="nsqd (own)", tcp_address=f"127.0.0.1:{tcp}", http_url=url, pid=process.pid
         )
     finally:
-        _stop(process)
+        stop_child(process)

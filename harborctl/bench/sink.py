@@ -36,6 +36,7 @@ from typing import Any, Self
 import httpx
 from aiohttp import web
 
+from harborctl.childproc import stop_child
 from harborctl.errors import HarborHookError
 
 WEBHOOK_ID = "webhook-id"
@@ -217,13 +218,8 @@ class SinkProcess:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            stop_child(process)
         self._http.close()
 
     def __enter__(self) -> Self:

@@ -24,6 +24,7 @@ from typing import Self
 
 import httpx
 
+from harborctl.childproc import stop_child
 from harborctl.errors import HarborHookError
 
 START_TIMEOUT_SECONDS = 15.0
@@ -85,14 +86,8 @@ class ReceiverProcess:
     def stop(self) -> None:
         """SIGTERM and wait (SIGKILL after ``STOP_TIMEOUT_SECONDS``)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_child(process, STOP_TIMEOUT_SECONDS)
 
     def records(self) -> Iterator[ReceivedRecord]:
         """Everything recorded so far, in arrival order (a torn last line is skipped)."""

@@ -42,7 +42,7 @@ LAYERS: list[set[str]] = [
     {"queue", "outbound"},
     {"stack"},
     {"store", "observability", "alerting", "telemetry", "dashboards", "client", "receiver"},
-    {"render", "jsonhttp"},  # jsonhttp: the base of the ingest, Alertmanager, Tempo, Loki clients
+    {"render", "jsonhttp", "childproc"},  # jsonhttp: the base of the API and tool clients
     {"settings"},
     {"domain", "layout", "alerting_spec", "grafana_spec"},
     {"errors", ""},
