@@ -124,14 +124,16 @@ def test_open_loop_on_postgres_two_nsqd_nodes_and_two_workers() -> None:
 def test_nsq_to_http_side_by_side() -> None:
     require_binary("nsqd", NSQ_INSTALL_HINT)
     require_binary("nsq_to_http", NSQ_INSTALL_HINT)
+    # enough messages that nsq_to_http's CPU time spans several clock ticks (10 ms each): with
+    # 60 it could read 0, and its CPU ratio was then unknown (null)
     report = _bench(
-        "--transport", "nsq", "--events", "30", "--fanout", "2", "--compare-nsq-to-http"
+        "--transport", "nsq", "--events", "150", "--fanout", "2", "--compare-nsq-to-http"
     )  # fmt: skip
     _check(
-        report, events=30, fanout=2, kinds={"ingest": 1, "worker": 1, "nsqd": 1, "nsqlookupd": 1}
+        report, events=150, fanout=2, kinds={"ingest": 1, "worker": 1, "nsqd": 1, "nsqlookupd": 1}
     )
     reference = report["nsq_to_http"]
-    assert reference["messages"] == reference["delivered"] == 60
+    assert reference["messages"] == reference["delivered"] == 300
     assert reference["nsqd"] == "nsqd"  # the stack's own
     assert set(reference["cpu_seconds"]) == {"nsqd", "nsq_to_http"}
     assert reference["deliveries_per_second"] > 0
