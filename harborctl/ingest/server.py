@@ -1,24 +1,73 @@
-"""Run the ingest API under uvicorn, with JSON logs and tracing set up first."""
+"""Run the ingest API under uvicorn, with JSON logs and tracing set up first.
+
+An ingest started while its database does not answer (a supervisor restarting it during a
+database outage) waits for it before it listens, retrying the start-up migration with
+backoff, instead of exiting: a supervisor gives up on a program that keeps dying at start.
+SIGTERM or SIGINT while it waits ends it with exit 0.
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
+import time
 from types import FrameType
 
 import uvicorn
 
+from harborctl.errors import StoreError
 from harborctl.ingest.app import create_app
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.tracing import INGEST_SERVICE, setup_tracing, shutdown_tracing
 from harborctl.settings import Settings
+from harborctl.store.database import is_server_database, make_engine, migrate
+
+log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# waiting at start for a database that does not answer: 0.5 s, doubling, at most 5 s apart
+STARTUP_RETRY_FIRST_SECONDS = 0.5
+STARTUP_RETRY_MAX_SECONDS = 5.0
+STOP_POLL_SECONDS = 0.1
+
+_stop_signals_seen: list[int] = []
 
 
-def _stop_requested(_signum: int, _frame: FrameType | None) -> None:
+def _stop_requested(signum: int, _frame: FrameType | None) -> None:
     """Handler that uvicorn restores after its graceful shutdown and then re-raises the
     signal to: with it, the process goes on to flush its telemetry and exits 0 instead of
-    dying of the signal (exit 143) with the last spans still queued."""
+    dying of the signal (exit 143) with the last spans still queued. Before uvicorn runs, it
+    ends the wait for the database."""
+    _stop_signals_seen.append(signum)
+
+
+def _migrate_when_reachable(database_url: str) -> bool:
+    """Migrate the database, waiting while a database server does not answer (StoreError),
+    with backoff (``STARTUP_RETRY_*``); False when a stop signal came before it answered.
+    A SQLite file is migrated once: its errors raise at once."""
+    engine = make_engine(database_url)
+    if not is_server_database(database_url):
+        try:
+            migrate(engine)
+            return True
+        finally:
+            engine.dispose()
+    wait = STARTUP_RETRY_FIRST_SECONDS
+    try:
+        while True:
+            try:
+                migrate(engine)
+                return True
+            except StoreError as exc:
+                log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and not _stop_signals_seen:
+                time.sleep(STOP_POLL_SECONDS)
+            if _stop_signals_seen:
+                return False
+            wait = min(wait * 2, STARTUP_RETRY_MAX_SECONDS)
+    finally:
+        engine.dispose()
 
 
 def serve(settings: Settings) -> None:
@@ -27,6 +76,9 @@ def serve(settings: Settings) -> None:
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_requested)
     try:
+        if not _migrate_when_reachable(settings.resolved_database_url):
+            log.info("ingest stopped before the database answered")
+            return
         uvicorn.run(
             create_app(settings),
             host=settings.ingest_host,

@@ -181,6 +181,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def is_server_database(url: str) -> bool:
+    """True for a database behind a server (PostgreSQL), which can be down for a while and
+    come back, so a process starting may wait for it; False for a SQLite file, where an
+    error at start is a configuration to fix, not an outage to wait out."""
+    return make_url(normalise_url(url)).get_backend_name() != "sqlite"
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent)."""
     from alembic import command

@@ -37,7 +37,7 @@ from harborctl.services.delivery import DeliveryProcessor
 from harborctl.services.lifecycle import EndpointLifecycle
 from harborctl.settings import Settings
 from harborctl.store import Store
-from harborctl.store.database import migrate, use_store_threads
+from harborctl.store.database import is_server_database, migrate, use_store_threads
 from harborctl.store.work import WorkRepository
 from harborctl.worker.reconciler import Reconciler
 
@@ -111,6 +111,9 @@ class Worker:
     async def _migrate_when_reachable(self, store: Store) -> bool:
         """Migrate the database, waiting while it does not answer (StoreError), with backoff
         (``STARTUP_RETRY_*``); False when asked to stop before it answered."""
+        if not is_server_database(self.settings.resolved_database_url):
+            await asyncio.to_thread(migrate, store.engine)  # a SQLite file: no outage to wait out
+            return True
         wait = STARTUP_RETRY_FIRST_SECONDS
         while True:
             try:

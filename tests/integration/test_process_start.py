@@ -1,4 +1,5 @@
-"""A worker started while its database does not answer waits for it instead of exiting.
+"""A worker or ingest started while its database does not answer waits for it instead of
+exiting; a SQLite file that cannot be opened is an error at once.
 
 Found by the fault soak: workers that supervisord had just (re)started when PostgreSQL
 restarted exited 1 at their start-up migration; a supervisor gives up on a program that
@@ -90,3 +91,67 @@ def test_a_worker_waiting_for_its_database_stops_on_sigterm(tmp_path: Path) -> N
         assert worker.signal_and_wait(signal.SIGTERM, 15) == 0, worker.log_tail()
     finally:
         worker.kill()
+
+
+def _ingest(tmp_path: Path, database_url: str, port: int) -> HarborProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARBORHOOK_")}
+    env.update(
+        HARBORHOOK_STATE_DIR=str(tmp_path / "state"),
+        HARBORHOOK_DATABASE_URL=database_url,
+        HARBORHOOK_TRANSPORT="db",
+        HARBORHOOK_LOG_TO_FILE="false",
+        HARBORHOOK_INGEST_PORT=str(port),
+    )
+    return HarborProcess(
+        "ingest", [sys.executable, "-m", "harborctl", "run", "ingest"], tmp_path / "ingest.log", env
+    )
+
+
+def test_an_ingest_waits_for_its_database_then_serves(
+    tmp_path: Path, postgres_server: PostgresServer, missing_database: tuple[str, str]
+) -> None:
+    url, name = missing_database
+    port = free_port()
+    ingest = _ingest(tmp_path, url, port)
+    ingest.start()
+    try:
+        log = tmp_path / "ingest.log"
+        wait_until(lambda: log.read_text().count(WAITING) >= 2, 30, describe="two retries")
+        assert ingest.running, ingest.log_tail()
+        assert not _healthy(port)
+
+        postgres_server.create_database(name)  # the database answers from now on
+        wait_until(lambda: _healthy(port), 30, describe="the ingest serving /healthz")
+        assert ingest.signal_and_wait(signal.SIGTERM, 40) == 0, ingest.log_tail()
+    finally:
+        ingest.kill()
+
+
+def test_an_ingest_waiting_for_its_database_stops_on_sigterm(tmp_path: Path) -> None:
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/harborhook"
+    ingest = _ingest(tmp_path, nowhere, free_port())
+    ingest.start()
+    try:
+        log = tmp_path / "ingest.log"
+        wait_until(lambda: WAITING in log.read_text(), 30, describe="the ingest waiting")
+        assert ingest.signal_and_wait(signal.SIGTERM, 15) == 0, ingest.log_tail()
+    finally:
+        ingest.kill()
+
+
+@pytest.mark.parametrize("process", ["worker", "ingest"])
+def test_a_sqlite_file_that_cannot_be_opened_fails_at_once(tmp_path: Path, process: str) -> None:
+    """Nothing to wait out: the path is wrong (an OperationalError, like a server that does
+    not answer), so the process exits non-zero instead of retrying for ever."""
+    (tmp_path / "a-directory").mkdir()
+    url = f"sqlite:///{tmp_path}/a-directory"  # sqlite cannot open a directory as its file
+    made = _worker(tmp_path, url, free_port()) if process == "worker" else _ingest(
+        tmp_path, url, free_port()
+    )
+    made.start()
+    try:
+        wait_until(lambda: not made.running, 30, describe=f"the {process} exiting")
+        assert made.returncode not in (None, 0), made.log_tail()
+        assert WAITING not in made.log_tail()
+    finally:
+        made.kill()
