@@ -28,7 +28,11 @@ pytestmark = pytest.mark.slow
 WAITING = "database not answering at start"
 
 
-def _worker(tmp_path: Path, database_url: str, port: int) -> HarborProcess:
+PROCESSES = ["worker", "ingest"]
+
+
+def _process(kind: str, tmp_path: Path, database_url: str, port: int) -> HarborProcess:
+    """``harborctl run worker|ingest`` on ``database_url``, serving /healthz on ``port``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HARBORHOOK_")}
     env.update(
         HARBORHOOK_STATE_DIR=str(tmp_path / "state"),
@@ -36,12 +40,12 @@ def _worker(tmp_path: Path, database_url: str, port: int) -> HarborProcess:
         HARBORHOOK_TRANSPORT="db",
         HARBORHOOK_LOG_TO_FILE="false",
     )
-    return HarborProcess(
-        "worker",
-        [sys.executable, "-m", "harborctl", "run", "worker", "--metrics-port", str(port)],
-        tmp_path / "worker.log",
-        env,
-    )
+    argv = [sys.executable, "-m", "harborctl", "run", kind]
+    if kind == "worker":
+        argv += ["--metrics-port", str(port)]
+    else:
+        env["HARBORHOOK_INGEST_PORT"] = str(port)
+    return HarborProcess(kind, argv, tmp_path / f"{kind}.log", env)
 
 
 @pytest.fixture
@@ -61,97 +65,51 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def test_a_worker_waits_for_its_database_then_starts(
-    tmp_path: Path, postgres_server: PostgresServer, missing_database: tuple[str, str]
+@pytest.mark.parametrize("kind", PROCESSES)
+def test_a_process_waits_for_its_database_then_serves(
+    tmp_path: Path, postgres_server: PostgresServer, missing_database: tuple[str, str], kind: str
 ) -> None:
     url, name = missing_database
     port = free_port()
-    worker = _worker(tmp_path, url, port)
-    worker.start()
+    process = _process(kind, tmp_path, url, port)
+    process.start()
     try:
-        log = tmp_path / "worker.log"
+        log = tmp_path / f"{kind}.log"
         wait_until(lambda: log.read_text().count(WAITING) >= 2, 30, describe="two retries")
-        assert worker.running, worker.log_tail()
+        assert process.running, process.log_tail()
         assert not _healthy(port)
 
         postgres_server.create_database(name)  # the database answers from now on
-        wait_until(lambda: _healthy(port), 30, describe="the worker serving /healthz")
-        assert worker.signal_and_wait(signal.SIGTERM, 40) == 0, worker.log_tail()
+        wait_until(lambda: _healthy(port), 30, describe=f"the {kind} serving /healthz")
+        assert process.signal_and_wait(signal.SIGTERM, 40) == 0, process.log_tail()
     finally:
-        worker.kill()
+        process.kill()
 
 
-def test_a_worker_waiting_for_its_database_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", PROCESSES)
+def test_a_process_waiting_for_its_database_stops_on_sigterm(tmp_path: Path, kind: str) -> None:
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/harborhook"
-    worker = _worker(tmp_path, nowhere, free_port())
-    worker.start()
+    process = _process(kind, tmp_path, nowhere, free_port())
+    process.start()
     try:
-        log = tmp_path / "worker.log"
-        wait_until(lambda: WAITING in log.read_text(), 30, describe="the worker waiting")
-        assert worker.signal_and_wait(signal.SIGTERM, 15) == 0, worker.log_tail()
+        log = tmp_path / f"{kind}.log"
+        wait_until(lambda: WAITING in log.read_text(), 30, describe=f"the {kind} waiting")
+        assert process.signal_and_wait(signal.SIGTERM, 15) == 0, process.log_tail()
     finally:
-        worker.kill()
+        process.kill()
 
 
-def _ingest(tmp_path: Path, database_url: str, port: int) -> HarborProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HARBORHOOK_")}
-    env.update(
-        HARBORHOOK_STATE_DIR=str(tmp_path / "state"),
-        HARBORHOOK_DATABASE_URL=database_url,
-        HARBORHOOK_TRANSPORT="db",
-        HARBORHOOK_LOG_TO_FILE="false",
-        HARBORHOOK_INGEST_PORT=str(port),
-    )
-    return HarborProcess(
-        "ingest", [sys.executable, "-m", "harborctl", "run", "ingest"], tmp_path / "ingest.log", env
-    )
-
-
-def test_an_ingest_waits_for_its_database_then_serves(
-    tmp_path: Path, postgres_server: PostgresServer, missing_database: tuple[str, str]
-) -> None:
-    url, name = missing_database
-    port = free_port()
-    ingest = _ingest(tmp_path, url, port)
-    ingest.start()
-    try:
-        log = tmp_path / "ingest.log"
-        wait_until(lambda: log.read_text().count(WAITING) >= 2, 30, describe="two retries")
-        assert ingest.running, ingest.log_tail()
-        assert not _healthy(port)
-
-        postgres_server.create_database(name)  # the database answers from now on
-        wait_until(lambda: _healthy(port), 30, describe="the ingest serving /healthz")
-        assert ingest.signal_and_wait(signal.SIGTERM, 40) == 0, ingest.log_tail()
-    finally:
-        ingest.kill()
-
-
-def test_an_ingest_waiting_for_its_database_stops_on_sigterm(tmp_path: Path) -> None:
-    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/harborhook"
-    ingest = _ingest(tmp_path, nowhere, free_port())
-    ingest.start()
-    try:
-        log = tmp_path / "ingest.log"
-        wait_until(lambda: WAITING in log.read_text(), 30, describe="the ingest waiting")
-        assert ingest.signal_and_wait(signal.SIGTERM, 15) == 0, ingest.log_tail()
-    finally:
-        ingest.kill()
-
-
-@pytest.mark.parametrize("process", ["worker", "ingest"])
-def test_a_sqlite_file_that_cannot_be_opened_fails_at_once(tmp_path: Path, process: str) -> None:
+@pytest.mark.parametrize("kind", PROCESSES)
+def test_a_sqlite_file_that_cannot_be_opened_fails_at_once(tmp_path: Path, kind: str) -> None:
     """Nothing to wait out: the path is wrong (an OperationalError, like a server that does
     not answer), so the process exits non-zero instead of retrying for ever."""
     (tmp_path / "a-directory").mkdir()
     url = f"sqlite:///{tmp_path}/a-directory"  # sqlite cannot open a directory as its file
-    made = _worker(tmp_path, url, free_port()) if process == "worker" else _ingest(
-        tmp_path, url, free_port()
-    )
-    made.start()
+    process = _process(kind, tmp_path, url, free_port())
+    process.start()
     try:
-        wait_until(lambda: not made.running, 30, describe=f"the {process} exiting")
-        assert made.returncode not in (None, 0), made.log_tail()
-        assert WAITING not in made.log_tail()
+        wait_until(lambda: not process.running, 30, describe=f"the {kind} exiting")
+        assert process.returncode not in (None, 0), process.log_tail()
+        assert WAITING not in process.log_tail()
     finally:
-        made.kill()
+        process.kill()
