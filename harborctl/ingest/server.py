@@ -20,14 +20,11 @@ from harborctl.ingest.app import create_app
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.tracing import INGEST_SERVICE, setup_tracing, shutdown_tracing
 from harborctl.settings import Settings
-from harborctl.store.database import is_server_database, make_engine, migrate
+from harborctl.store.database import make_engine, migrate, startup_retry_delays
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-# waiting at start for a database that does not answer: 0.5 s, doubling, at most 5 s apart
-STARTUP_RETRY_FIRST_SECONDS = 0.5
-STARTUP_RETRY_MAX_SECONDS = 5.0
 STOP_POLL_SECONDS = 0.1
 
 _stop_signals_seen: list[int] = []
@@ -42,30 +39,25 @@ def _stop_requested(signum: int, _frame: FrameType | None) -> None:
 
 
 def _migrate_when_reachable(database_url: str) -> bool:
-    """Migrate the database, waiting while a database server does not answer (StoreError),
-    with backoff (``STARTUP_RETRY_*``); False when a stop signal came before it answered.
-    A SQLite file is migrated once: its errors raise at once."""
+    """Migrate the database, waiting while a database server does not answer (StoreError;
+    ``startup_retry_delays``); False when a stop signal came before it answered."""
     engine = make_engine(database_url)
-    if not is_server_database(database_url):
-        try:
-            migrate(engine)
-            return True
-        finally:
-            engine.dispose()
-    wait = STARTUP_RETRY_FIRST_SECONDS
+    delays = startup_retry_delays(database_url)
     try:
         while True:
             try:
                 migrate(engine)
                 return True
             except StoreError as exc:
+                wait = next(delays, None)
+                if wait is None:
+                    raise
                 log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and not _stop_signals_seen:
                 time.sleep(STOP_POLL_SECONDS)
             if _stop_signals_seen:
                 return False
-            wait = min(wait * 2, STARTUP_RETRY_MAX_SECONDS)
     finally:
         engine.dispose()
 

@@ -181,11 +181,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def is_server_database(url: str) -> bool:
-    """True for a database behind a server (PostgreSQL), which can be down for a while and
-    come back, so a process starting may wait for it; False for a SQLite file, where an
-    error at start is a configuration to fix, not an outage to wait out."""
-    return make_url(normalise_url(url)).get_backend_name() != "sqlite"
+# waiting at start for a database server that does not answer: 0.5 s, doubling, 5 s apart at most
+STARTUP_RETRY_FIRST_SECONDS = 0.5
+STARTUP_RETRY_MAX_SECONDS = 5.0
+
+
+def startup_retry_delays(url: str) -> Iterator[float]:
+    """Seconds to wait before each new start-up attempt after a StoreError (``STARTUP_RETRY_*``).
+
+    Endless for a database behind a server (PostgreSQL), which can be down for a while and
+    come back: a process starting waits for it, since a supervisor gives up on a program that
+    keeps dying at start. None at all for a SQLite file: an error there is a configuration to
+    fix, not an outage to wait out, so the first one is final.
+    """
+    if make_url(normalise_url(url)).get_backend_name() == "sqlite":
+        return
+    wait = STARTUP_RETRY_FIRST_SECONDS
+    while True:
+        yield wait
+        wait = min(wait * 2, STARTUP_RETRY_MAX_SECONDS)
 
 
 def migrate(engine: Engine) -> None:

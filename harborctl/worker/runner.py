@@ -37,15 +37,11 @@ from harborctl.services.delivery import DeliveryProcessor
 from harborctl.services.lifecycle import EndpointLifecycle
 from harborctl.settings import Settings
 from harborctl.store import Store
-from harborctl.store.database import is_server_database, migrate, use_store_threads
+from harborctl.store.database import migrate, startup_retry_delays, use_store_threads
 from harborctl.store.work import WorkRepository
 from harborctl.worker.reconciler import Reconciler
 
 log = logging.getLogger(__name__)
-
-# waiting at start for a database that does not answer: 0.5 s, doubling, at most 5 s apart
-STARTUP_RETRY_FIRST_SECONDS = 0.5
-STARTUP_RETRY_MAX_SECONDS = 5.0
 
 
 def utcnow() -> datetime:
@@ -109,23 +105,22 @@ class Worker:
             log.info("worker %s stopped", self.worker_id)
 
     async def _migrate_when_reachable(self, store: Store) -> bool:
-        """Migrate the database, waiting while it does not answer (StoreError), with backoff
-        (``STARTUP_RETRY_*``); False when asked to stop before it answered."""
-        if not is_server_database(self.settings.resolved_database_url):
-            await asyncio.to_thread(migrate, store.engine)  # a SQLite file: no outage to wait out
-            return True
-        wait = STARTUP_RETRY_FIRST_SECONDS
+        """Migrate the database, waiting while a database server does not answer (StoreError;
+        ``startup_retry_delays``); False when asked to stop before it answered."""
+        delays = startup_retry_delays(self.settings.resolved_database_url)
         while True:
             try:
                 await asyncio.to_thread(migrate, store.engine)
                 return True
             except StoreError as exc:
+                wait = next(delays, None)
+                if wait is None:
+                    raise
                 log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=wait)
             if self.stopping.is_set():
                 return False
-            wait = min(wait * 2, STARTUP_RETRY_MAX_SECONDS)
 
     def _processor(
         self, store: Store, client: WebhookClient, publisher: Publisher, lease: timedelta
