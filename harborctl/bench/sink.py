@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from typing import Any, Self
 import httpx
 from aiohttp import web
 
-from harborctl.childproc import stop_child
+from harborctl.childproc import start_server_child, stop_child
 from harborctl.errors import HarborHookError
 
 WEBHOOK_ID = "webhook-id"
@@ -172,25 +171,13 @@ class SinkProcess:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "harborctl.bench.sink", "--host", self.host]
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                [*command, "--port", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            with contextlib.suppress(httpx.HTTPError):
-                if self._http.get("/healthz").status_code == 200:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        output = self.log_file.read_text(errors="replace")[-2000:]
-        raise HarborHookError(f"the bench receiver did not start on port {self.port}:\n{output}")
+        self._process = start_server_child(
+            [*command, "--port", str(self.port)],
+            f"{self.url}/healthz",
+            self.log_file,
+            what=f"the bench receiver on port {self.port}",
+            timeout=START_TIMEOUT,
+        )
 
     def stats(self, group: str) -> GroupStats:
         data = self._get("/_stats", group)

@@ -10,11 +10,9 @@ arrival (None for a hang) and when it arrived.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,10 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import httpx
-
-from harborctl.childproc import stop_child
-from harborctl.errors import HarborHookError
+from harborctl.childproc import start_server_child, stop_child
 
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -64,24 +59,14 @@ class ReceiverProcess:
             "--record-file", str(self.record_file),
         ]  # fmt: skip
         # its stdout logs every request: the record file has them already
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        with httpx.Client(timeout=2.0, trust_env=False) as http:
-            while time.monotonic() < deadline and self._process.poll() is None:
-                with contextlib.suppress(httpx.HTTPError):
-                    if http.get(f"{self.url}/healthz").status_code == 200:
-                        return
-                time.sleep(0.05)
-        self.stop()
-        output = self.log_file.read_text(errors="replace")[-2000:]
-        raise HarborHookError(f"the soak's receiver did not start on port {self.port}:\n{output}")
+        self._process = start_server_child(
+            command,
+            f"{self.url}/healthz",
+            self.log_file,
+            what=f"the soak's receiver on port {self.port}",
+            log_stdout=False,
+            timeout=START_TIMEOUT_SECONDS,
+        )
 
     def stop(self) -> None:
         """SIGTERM and wait (SIGKILL after ``STOP_TIMEOUT_SECONDS``)."""
