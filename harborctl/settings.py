@@ -114,10 +114,11 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8080, ge=0, le=65535)
     admin_key: str | None = None
     max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
-    # admission: a publish waits at most this long for its turn to be written (else 503 with
-    # Retry-After, nothing stored), and at most this many wait at once
+    # admission (ingest.admission): at most this many publishes in progress at once, and
+    # none waits longer than the deadline from its arrival for its turn to be written; past
+    # either it is answered 503 with Retry-After and nothing is stored
+    publish_max_in_flight: int = Field(default=64, ge=1, le=100_000)
     publish_deadline_seconds: float = Field(default=5.0, gt=0)
-    publish_max_waiting: int = Field(default=5000, ge=1)
     # arrays/objects nested in a publish body, the envelope included (domain.strict_json)
     max_payload_depth: int = Field(default=64, ge=2, le=512)
 

@@ -1,7 +1,8 @@
 """The ingest HTTP API (DESIGN.md "HTTP API"); OpenAPI at /docs.
 
 ``create_app`` assembles it: the runtime made in the lifespan (``runtime.py``), the error
-handlers (``errors.py``) and the routes (``routes.py``).
+handlers (``errors.py``) and the routes (``routes.py``), behind publish admission
+(``admission.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
+from harborctl.ingest.admission import PublishAdmission
 from harborctl.ingest.auth import KeyResolver
 from harborctl.ingest.errors import install_error_handlers
 from harborctl.ingest.routes import router
@@ -26,7 +29,20 @@ from harborctl.store import Store
 from harborctl.store.database import migrate, use_store_threads
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
+def create_app(settings: Settings, metrics: Metrics | None = None) -> ASGIApp:
+    """The ASGI app uvicorn serves: the API behind :class:`PublishAdmission`, outermost so
+    that refusing a publish costs no routing, no key check and no body read."""
+    used_metrics = metrics or Metrics()
+    return PublishAdmission(
+        create_api(settings, used_metrics),
+        max_in_flight=settings.publish_max_in_flight,
+        metrics=used_metrics,
+    )
+
+
+def create_api(settings: Settings, metrics: Metrics) -> FastAPI:
+    """The FastAPI application; its runtime is made when its lifespan starts."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         use_store_threads()
@@ -34,20 +50,18 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> FastAPI:
         await run_in_threadpool(migrate, store.engine)
         publisher = make_publisher(settings)
         await publisher.start()
-        used_metrics = metrics or Metrics()
         app.state.runtime = Runtime(
             settings=settings,
             store=store,
             publisher=publisher,
-            metrics=used_metrics,
+            metrics=metrics,
             keys=KeyResolver(store.admin, ensure_admin_key(settings)),
             publishing=PublishService(
                 store.events,
                 publisher,
-                used_metrics,
+                metrics,
                 utcnow,
                 max_wait=settings.publish_deadline_seconds,
-                max_waiting=settings.publish_max_waiting,
             ),
             replays=ReplayService(store.events, publisher, utcnow),
         )

@@ -12,6 +12,7 @@ from harborctl.domain.address_policy import blocked_literal
 from harborctl.domain.models import DeliveryStatus, DisabledReason
 from harborctl.domain.signing import generate_secret
 from harborctl.errors import ValidationError
+from harborctl.ingest.admission import admitted_at
 from harborctl.ingest.body import parse_publish, read_limited
 from harborctl.ingest.responses import (
     AUTHENTICATED,
@@ -317,6 +318,7 @@ async def publish(tenant_id: str, request: Request, who: PrincipalDep) -> dict[s
             event_type=event.event_type,
             payload=event.payload,
             idempotency_key=event.idempotency_key,
+            admitted_at=admitted_at(request),
         )
         span.set_attributes(
             {

@@ -28,6 +28,9 @@ from harborctl.domain.models import DisabledReason
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MAX_LABEL_VALUES = 500
+#: Why a publish was refused as overloaded (``harborhook_publish_refused_total{reason}``):
+#: too many publishes in progress, or it waited past the publish deadline for its turn.
+PUBLISH_REFUSAL_REASONS = ("in_flight", "deadline")
 OTHER = "other"
 EXEMPLAR_LABEL = "trace_id"  # Grafana's exemplarTraceIdDestinations name (datasources.yaml)
 
@@ -153,8 +156,21 @@ class Metrics:
         )
         for reason in DisabledReason:  # from 0: the first disable is an increase() too
             self.endpoints_disabled.labels(reason.value)
+        self.publish_refused = Counter(
+            "harborhook_publish_refused",
+            "Publishes answered 503 overloaded, by reason (in_flight: too many in progress; "
+            "deadline: waited too long for their turn). Nothing of them was stored.",
+            ["reason"],
+            registry=r,
+        )
+        for refusal in PUBLISH_REFUSAL_REASONS:
+            self.publish_refused.labels(refusal)
 
     # recording helpers keep the label folding in one place
+
+    def refused(self, reason: str) -> None:
+        """One publish refused as overloaded; ``reason`` is one of PUBLISH_REFUSAL_REASONS."""
+        self.publish_refused.labels(reason).inc()
 
     def published(self, tenant_id: str, seconds: float) -> None:
         tenant = self.tenant(tenant_id)

@@ -48,7 +48,6 @@ class GroupCommit(Generic[T, R]):
         *,
         max_batch: int = 200,
         max_wait: float | None = None,
-        max_waiting: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_batch < 1:
@@ -56,7 +55,6 @@ class GroupCommit(Generic[T, R]):
         self.work = work
         self.max_batch = max_batch
         self.max_wait = max_wait
-        self.max_waiting = max_waiting
         self.monotonic = monotonic
         self._pending: list[tuple[T, asyncio.Future[R], float]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -68,14 +66,13 @@ class GroupCommit(Generic[T, R]):
         """Items submitted and not yet in a running batch."""
         return len(self._pending)
 
-    async def submit(self, item: T) -> R:
+    async def submit(self, item: T, *, since: float | None = None) -> R:
         """The result for ``item`` once its batch has run; raises what the batch raised, or
-        :class:`Overloaded` when ``max_waiting`` items already wait or ``max_wait`` passes
-        before its batch starts."""
-        if self.max_waiting is not None and len(self._pending) >= self.max_waiting:
-            raise Overloaded(f"{len(self._pending)} requests are already waiting")
+        :class:`Overloaded` when ``max_wait`` passes before its batch starts. ``max_wait``
+        counts from ``since`` (a ``monotonic`` reading: when the request arrived, say), by
+        default from now."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future, self.monotonic()))
+        self._pending.append((item, future, self.monotonic() if since is None else since))
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._drain(), name="group-commit")
         return await future

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from harborctl.errors import TransportError
+from harborctl.errors import Overloaded, TransportError
 from harborctl.observability.metrics import Metrics
 from harborctl.observability.tracing import SPAN_FAN_OUT, inject_context, tracer
 from harborctl.queue.base import Publisher
@@ -23,9 +23,11 @@ class PublishService:
 
     Concurrent publishes share one transaction and one transport publish (group commit,
     ``harborctl.services.batching``): the events that arrive while a batch is being written
-    form the next one. Admission: at most ``max_waiting`` publishes wait for their batch,
-    none longer than ``max_wait`` seconds; past that a publish raises ``Overloaded`` (503
-    with Retry-After) before anything is stored.
+    form the next one. Deadline: a publish waits at most ``max_wait`` seconds for its batch
+    (from ``admitted_at``, when the request arrived; how many are in progress at once is
+    bounded before, in ``ingest.admission``); past that a publish raises ``Overloaded``
+    (503 with Retry-After) before anything is stored, counted in
+    ``harborhook_publish_refused_total{reason="deadline"}``.
     """
 
     def __init__(
@@ -37,7 +39,6 @@ class PublishService:
         *,
         max_batch: int = 200,
         max_wait: float | None = None,
-        max_waiting: int | None = None,
     ) -> None:
         self.events = events
         self.publisher = publisher
@@ -47,7 +48,6 @@ class PublishService:
             in_thread(self._commit_batch),
             max_batch=max_batch,
             max_wait=max_wait,
-            max_waiting=max_waiting,
         )
         self._sends = GroupCommit(self._send_batch, max_batch=max_batch)
 
@@ -59,6 +59,7 @@ class PublishService:
         payload: bytes,
         idempotency_key: str | None,
         trace_context: dict[str, str] | None = None,
+        admitted_at: float | None = None,
     ) -> PublishOutcome:
         """Commit first, then publish: a crash in between leaves `queued` rows for the
         reconciler, never an accepted event without deliveries."""
@@ -69,9 +70,14 @@ class PublishService:
             # stored with each delivery row and carried by each message: the worker (and
             # every retry, replay or re-publish) continues this trace
             context = trace_context if trace_context is not None else inject_context()
-            outcome = await self._commits.submit(
-                NewEvent(tenant_id, event_type, payload, idempotency_key, context)
-            )
+            try:
+                outcome = await self._commits.submit(
+                    NewEvent(tenant_id, event_type, payload, idempotency_key, context),
+                    since=admitted_at,
+                )
+            except Overloaded:
+                self.metrics.refused("deadline")
+                raise
             span.set_attributes(
                 {
                     "event_id": outcome.event_id,

@@ -8,7 +8,9 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.pipeline import Pipeline, received
 from tests.support.services import (
@@ -37,11 +39,23 @@ async def _flood(url: str, key: str, tenant_id: str, count: int) -> list[tuple[i
         return await asyncio.gather(*(one(n) for n in range(count)))
 
 
+def _refused_in_flight(api_url: str) -> float:
+    """``harborhook_publish_refused_total{reason="in_flight"}`` from the ingest's /metrics."""
+    text = httpx.get(f"{api_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "harborhook_publish_refused_total" and sample.labels == {
+                "reason": "in_flight"
+            }:
+                return sample.value
+    raise AssertionError(f"no harborhook_publish_refused_total in:\n{text}")
+
+
 def test_a_flood_is_refused_explicitly_and_what_was_accepted_is_delivered(
     tmp_path: Path, receiver: str
 ) -> None:
     pipeline = Pipeline(
-        tmp_path, f"sqlite:///{tmp_path}/hh.db", "db", {"HARBORHOOK_PUBLISH_MAX_WAITING": "4"}
+        tmp_path, f"sqlite:///{tmp_path}/hh.db", "db", {"HARBORHOOK_PUBLISH_MAX_IN_FLIGHT": "4"}
     )
     try:
         pipeline.start_ingest()
@@ -56,6 +70,8 @@ def test_a_flood_is_refused_explicitly_and_what_was_accepted_is_delivered(
         with tenant.api() as api:
             stored = api.get(f"/v1/tenants/{tenant.id}/deliveries", params={"limit": 1000})
         assert len(stored.json()["deliveries"]) == accepted  # nothing of a refusal was stored
+        refused = sum(status == 503 for status, _ in answers)
+        assert _refused_in_flight(pipeline.api_url) == refused
         wait_until(
             lambda: len(received(receiver, "/flood/ok")) >= accepted,
             60,

@@ -27,6 +27,8 @@ CATALOGUE = {
     "harborhook_worker_backlog": ("gauge", set()),
     "harborhook_circuit_open": ("gauge", {"endpoint_id"}),
     "harborhook_endpoints_disabled": ("counter", {"reason"}),
+    # docs/metrics.md: publishes refused as overloaded (ingest.admission)
+    "harborhook_publish_refused": ("counter", {"reason"}),
 }
 
 
@@ -40,6 +42,7 @@ def _exercised() -> Metrics:
     metrics.dead_lettered("e1", "timeout")
     metrics.breaker_state("e1", False)
     metrics.endpoint_disabled("gone")
+    metrics.refused("in_flight")
     return metrics
 
 

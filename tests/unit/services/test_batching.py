@@ -83,17 +83,28 @@ def test_an_item_that_waited_past_the_deadline_is_refused_and_never_run() -> Non
     assert ran == [0]
 
 
-def test_too_many_waiting_is_refused_at_once() -> None:
+def test_the_deadline_counts_from_since_when_given() -> None:
+    clock = [100.0]
+
     async def work(items: list[int]) -> Sequence[int]:
-        await asyncio.sleep(0.01)
         return items
 
     async def main() -> list[int | BaseException]:
-        batcher = GroupCommit(work, max_batch=1, max_waiting=2)
-        return await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+        batcher = GroupCommit(work, max_wait=5.0, monotonic=lambda: clock[0])
+        return await asyncio.gather(
+            batcher.submit(1, since=94.0),  # arrived 6 s ago: past the deadline already
+            batcher.submit(2, since=96.0),  # 4 s ago: still in time
+            return_exceptions=True,
+        )
 
-    results = asyncio.run(main())
-    assert results[:2] == [0, 1]  # two wait, the next three are refused without waiting
-    assert all(isinstance(r, Overloaded) for r in results[2:])
+    late, in_time = asyncio.run(main())
+    assert isinstance(late, Overloaded)
+    assert in_time == 2
+
+
+def test_max_batch_must_be_positive() -> None:
+    async def work(items: list[int]) -> Sequence[int]:
+        return items
+
     with pytest.raises(ValueError):
         GroupCommit(work, max_batch=0)
