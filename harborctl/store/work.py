@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 
 from harborctl.domain.attempt import AttemptRecord
 from harborctl.domain.models import Delivery, DeliveryStatus, Endpoint, Event
@@ -119,6 +119,53 @@ _RECORD_ATTEMPT = (
 )
 _INSERT_ATTEMPT = insert(delivery_attempts)
 
+# PostgreSQL: a batch of results in one statement, whatever its size. The rows travel as
+# one array per column (psycopg adapts a list to an array; unnest turns the arrays back
+# into rows, PostgreSQL docs §9.19 "Array Functions"), so the statement text is fixed and
+# is prepared once. The UPDATE takes only the deliveries this worker still holds (its
+# WHERE is re-checked on the locked row, §13.2.1), and only their attempts are inserted.
+# Replaces, per batch of n: a SELECT ... FOR UPDATE, n UPDATEs and n INSERTs.
+_RECORD_MANY_POSTGRES = text(
+    """
+    WITH result AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), CAST(:attempts AS integer[]),
+            CAST(:http_statuses AS integer[]), CAST(:errors AS text[]),
+            CAST(:delivered_at AS timestamptz[]), CAST(:next_attempt_at AS timestamptz[]),
+            CAST(:dead_reasons AS varchar[])
+        ) AS r(id, status, attempts, http_status, error, delivered_at, next_attempt_at,
+               dead_reason)
+    ), recorded AS (
+        UPDATE deliveries AS d SET
+            status = result.status,
+            attempts = result.attempts,
+            last_http_status = result.http_status,
+            last_error = result.error,
+            claimed_by = NULL,
+            claimed_until = NULL,
+            updated_at = :now,
+            delivered_at = coalesce(result.delivered_at, d.delivered_at),
+            next_attempt_at = coalesce(result.next_attempt_at, d.next_attempt_at),
+            dead_reason = coalesce(result.dead_reason, d.dead_reason)
+        FROM result
+        WHERE d.id = result.id AND d.claimed_by = :worker
+        RETURNING d.id
+    )
+    INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_ms,
+                                   http_status, error, reason, outcome, response_excerpt)
+    SELECT a.* FROM unnest(
+        CAST(:ids AS varchar[]), CAST(:attempts AS integer[]),
+        CAST(:started_at AS timestamptz[]), CAST(:durations_ms AS double precision[]),
+        CAST(:http_statuses AS integer[]), CAST(:errors AS text[]),
+        CAST(:reasons AS varchar[]), CAST(:statuses AS varchar[]),
+        CAST(:excerpts AS text[])
+    ) AS a(delivery_id, attempt_no, started_at, duration_ms, http_status, error, reason,
+           outcome, response_excerpt)
+    WHERE a.delivery_id IN (SELECT id FROM recorded)
+    RETURNING delivery_id
+    """
+)
+
 
 def _claim_params(
     delivery_id: str, worker_id: str, now: datetime, lease: timedelta, due_by: datetime | None
@@ -165,6 +212,31 @@ def _attempt_row(delivery_id: str, record: AttemptRecord) -> dict[str, Any]:
         "reason": record.reason,
         "outcome": record.outcome.value,
         "response_excerpt": record.response_excerpt,
+    }
+
+
+def _record_many_postgres_params(
+    records: Sequence[tuple[str, AttemptRecord]], worker_id: str, now: datetime
+) -> dict[str, Any]:
+    """``_RECORD_MANY_POSTGRES``'s parameters: one list per column, a row per record (the
+    same values as ``_record_params`` and ``_attempt_row``)."""
+    updates = [_record_params(delivery_id, worker_id, r, now) for delivery_id, r in records]
+    attempts = [_attempt_row(delivery_id, r) for delivery_id, r in records]
+    return {
+        "worker": worker_id,
+        "now": now,
+        "ids": [u["b_id"] for u in updates],
+        "statuses": [u["b_status"] for u in updates],
+        "attempts": [u["b_attempts"] for u in updates],
+        "http_statuses": [u["b_http_status"] for u in updates],
+        "errors": [u["b_error"] for u in updates],
+        "delivered_at": [u["b_delivered_at"] for u in updates],
+        "next_attempt_at": [u["b_next_attempt_at"] for u in updates],
+        "dead_reasons": [u["b_dead_reason"] for u in updates],
+        "started_at": [a["started_at"] for a in attempts],
+        "durations_ms": [float(a["duration_ms"]) for a in attempts],
+        "reasons": [a["reason"] for a in attempts],
+        "excerpts": [a["response_excerpt"] for a in attempts],
     }
 
 
@@ -254,6 +326,11 @@ class WorkRepository:
         if not records:
             return []
         ids = [delivery_id for delivery_id, _ in records]
+        if self.db.is_postgres:
+            with self.db.write() as conn:
+                params = _record_many_postgres_params(records, worker_id, now)
+                recorded = set(conn.execute(_RECORD_MANY_POSTGRES, params).scalars())
+            return [delivery_id in recorded for delivery_id in ids]
         with self.db.write() as conn:
             held_query = _HELD_BY.with_for_update() if self.db.is_postgres else _HELD_BY
             held = set(conn.execute(held_query, {"b_ids": ids, "b_worker": worker_id}).scalars())

@@ -397,6 +397,81 @@ def test_record_many_records_only_what_this_worker_still_holds(store: Store) -> 
     assert still.status is DeliveryStatus.INFLIGHT and none == []
 
 
+def test_record_many_stores_each_outcome_with_every_field(store: Store) -> None:
+    """One batch holding a success, a retry and a dead delivery: each row gets its own
+    next state and its attempt row, field for field (PostgreSQL records the batch in one
+    statement, SQLite row by row: both must agree)."""
+    tenant_id, _ = _tenant_with_endpoints(store, 3)
+    event_id = _publish(store, tenant_id)
+    ok, retry, dead = (d.id for d in store.events.deliveries_for_event(tenant_id, event_id))
+    store.work.claim_many([ok, retry, dead], "w1", T0, LEASE)
+    later = T0 + timedelta(seconds=2)
+    records = [
+        (ok, AttemptRecord(DeliveryStatus.DELIVERED, 1, T0, 12.5, 200, None, None)),
+        (
+            retry,
+            AttemptRecord(
+                DeliveryStatus.FAILED,
+                1,
+                T0,
+                30.0,
+                503,
+                "HTTP 503",
+                "http_5xx",
+                next_attempt_at=T0 + timedelta(seconds=40),
+                response_excerpt="busy, try later",
+            ),
+        ),
+        (dead, AttemptRecord(DeliveryStatus.DEAD, 1, T0, 2000.0, None, "timed out", "timeout")),
+    ]
+    assert store.work.record_many(records, "w1", later) == [True, True, True]
+
+    delivered, [first] = store.events.get_delivery(tenant_id, ok)
+    assert (delivered.status, delivered.attempts, delivered.last_http_status) == (
+        DeliveryStatus.DELIVERED,
+        1,
+        200,
+    )
+    assert delivered.delivered_at == later and delivered.updated_at == later
+    assert (first.attempt_no, first.started_at, first.duration_ms, first.outcome) == (
+        1,
+        T0,
+        12.5,
+        "delivered",
+    )
+    assert (first.http_status, first.error, first.reason, first.response_excerpt) == (
+        200,
+        None,
+        None,
+        None,
+    )
+
+    failed, [attempt] = store.events.get_delivery(tenant_id, retry)
+    assert failed.status is DeliveryStatus.FAILED
+    assert failed.next_attempt_at == T0 + timedelta(seconds=40)
+    assert (failed.last_http_status, failed.last_error, failed.delivered_at) == (
+        503,
+        "HTTP 503",
+        None,
+    )
+    assert (attempt.reason, attempt.response_excerpt, attempt.outcome) == (
+        "http_5xx",
+        "busy, try later",
+        "failed",
+    )
+
+    gone, [last] = store.events.get_delivery(tenant_id, dead)
+    assert (gone.status, gone.dead_reason, gone.last_http_status) == (
+        DeliveryStatus.DEAD,
+        "timeout",
+        None,
+    )
+    assert (last.http_status, last.error, last.duration_ms) == (None, "timed out", 2000.0)
+    # released: another worker may claim the retry when it is due
+    again = store.work.claim_many([retry], "w2", T0 + timedelta(seconds=41), LEASE)
+    assert again[0][1]
+
+
 # --- endpoints with a lifecycle (migration 0003) ------------------------------------------
 
 NEW_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
