@@ -14,6 +14,7 @@ deliveries can later share one statement.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,9 +87,18 @@ _CLAIM_MANY = (
     )
     .returning(deliveries.c.id)
 )
-_LOAD_DELIVERIES = select(deliveries).where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
-_LOAD_ENDPOINTS = select(endpoints).where(endpoints.c.id.in_(bindparam("b_ids", expanding=True)))
-_LOAD_EVENTS = select(events).where(events.c.id.in_(bindparam("b_ids", expanding=True)))
+# a batch's work items in one round trip: each delivery with its endpoint and event, the
+# three tables' columns side by side in table order (they share column names: read them by
+# position, _load_many)
+_LOAD_WORK_MANY = (
+    select(*deliveries.c, *endpoints.c, *events.c)
+    .select_from(
+        deliveries.join(endpoints, endpoints.c.id == deliveries.c.endpoint_id).join(
+            events, events.c.id == deliveries.c.event_id
+        )
+    )
+    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
+)
 _HELD_BY = select(deliveries.c.id).where(
     deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
     deliveries.c.claimed_by == bindparam("b_worker"),
@@ -251,27 +261,25 @@ def _load_work(conn: Connection, delivery_id: str) -> WorkItem | None:
     )
 
 
+# each table's slice of a joined row, as a named tuple the ``*_from_row`` functions read
+_DeliveryRow = namedtuple("_DeliveryRow", deliveries.c.keys())  # type: ignore[misc]
+_EndpointRow = namedtuple("_EndpointRow", endpoints.c.keys())  # type: ignore[misc]
+_EventRow = namedtuple("_EventRow", events.c.keys())  # type: ignore[misc]
+_ENDPOINT_AT = len(deliveries.c)
+_EVENT_AT = _ENDPOINT_AT + len(endpoints.c)
+
+
 def _load_many(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, WorkItem]:
-    """The work items of the deliveries that exist, by id: three statements for the batch."""
-    rows = conn.execute(_LOAD_DELIVERIES, {"b_ids": list(set(delivery_ids))}).all()
-    if not rows:
-        return {}
-    found_endpoints = {
-        r.id: r
-        for r in conn.execute(_LOAD_ENDPOINTS, {"b_ids": list({r.endpoint_id for r in rows})})
-    }
-    found_events = {
-        r.id: event_from_row(r)
-        for r in conn.execute(_LOAD_EVENTS, {"b_ids": list({r.event_id for r in rows})})
-    }
+    """The work items of the deliveries that exist, by id: one statement for the batch."""
     items = {}
-    for row in rows:
-        endpoint = found_endpoints[row.endpoint_id]
-        items[row.id] = WorkItem(
-            delivery_from_row(row),
+    for row in conn.execute(_LOAD_WORK_MANY, {"b_ids": list(set(delivery_ids))}):
+        delivery = delivery_from_row(_DeliveryRow._make(row[:_ENDPOINT_AT]))
+        endpoint: Any = _EndpointRow._make(row[_ENDPOINT_AT:_EVENT_AT])
+        items[delivery.id] = WorkItem(
+            delivery,
             endpoint_from_row(endpoint),
             endpoint.deleted_at is not None,
-            found_events[row.event_id],
+            event_from_row(_EventRow._make(row[_EVENT_AT:])),
         )
     return items
 
