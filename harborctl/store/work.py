@@ -20,7 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from harborctl.domain.attempt import AttemptRecord
 from harborctl.domain.models import Delivery, DeliveryStatus, Endpoint, Event
@@ -68,37 +80,57 @@ _CLAIM_WORK = (
         updated_at=bindparam("b_now"),
     )
 )
-# the same claim for many deliveries at once (one statement per worker batch)
-_CLAIM_MANY = (
-    update(deliveries)
-    .where(
-        deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
-        _claimable_at(bindparam("b_now", type_=UTCDateTime())),
-        or_(
-            deliveries.c.status == DeliveryStatus.INFLIGHT.value,
-            deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
-        ),
-    )
-    .values(
-        status=DeliveryStatus.INFLIGHT.value,
-        claimed_by=bindparam("b_worker"),
-        claimed_until=bindparam("b_until"),
-        updated_at=bindparam("b_now"),
-    )
-    .returning(deliveries.c.id)
-)
-# a batch's work items in one round trip: each delivery with its endpoint and event, the
-# three tables' columns side by side in table order (they share column names: read them by
-# position, _load_many)
-_LOAD_WORK_MANY = (
-    select(*deliveries.c, *endpoints.c, *events.c)
-    .select_from(
-        deliveries.join(endpoints, endpoints.c.id == deliveries.c.endpoint_id).join(
-            events, events.c.id == deliveries.c.event_id
+
+
+def _id_in_batch(postgres: bool) -> Any:
+    """``deliveries.id`` is one of the list ``b_ids``. On PostgreSQL ``= ANY(array)``: one
+    statement text whatever the batch size, so it is prepared once (an expanding ``IN``
+    renders and plans a new text per list length); SQLite has no arrays."""
+    if postgres:
+        return deliveries.c.id == any_(bindparam("b_ids", type_=ARRAY(deliveries.c.id.type)))
+    return deliveries.c.id.in_(bindparam("b_ids", expanding=True))
+
+
+def _claim_many(postgres: bool) -> Any:
+    """The claim for a batch of deliveries (one statement per worker batch)."""
+    return (
+        update(deliveries)
+        .where(
+            _id_in_batch(postgres),
+            _claimable_at(bindparam("b_now", type_=UTCDateTime())),
+            or_(
+                deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+                deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
+            ),
         )
+        .values(
+            status=DeliveryStatus.INFLIGHT.value,
+            claimed_by=bindparam("b_worker"),
+            claimed_until=bindparam("b_until"),
+            updated_at=bindparam("b_now"),
+        )
+        .returning(deliveries.c.id)
     )
-    .where(deliveries.c.id.in_(bindparam("b_ids", expanding=True)))
-)
+
+
+def _load_work_many(postgres: bool) -> Any:
+    """A batch's work items in one round trip: each delivery with its endpoint and event,
+    the three tables' columns side by side in table order (they share column names:
+    ``_load_many`` reads them by position)."""
+    return (
+        select(*deliveries.c, *endpoints.c, *events.c)
+        .select_from(
+            deliveries.join(endpoints, endpoints.c.id == deliveries.c.endpoint_id).join(
+                events, events.c.id == deliveries.c.event_id
+            )
+        )
+        .where(_id_in_batch(postgres))
+    )
+
+
+# by ``Database.is_postgres``
+_CLAIM_MANY = {postgres: _claim_many(postgres) for postgres in (False, True)}
+_LOAD_WORK_MANY = {postgres: _load_work_many(postgres) for postgres in (False, True)}
 _HELD_BY = select(deliveries.c.id).where(
     deliveries.c.id.in_(bindparam("b_ids", expanding=True)),
     deliveries.c.claimed_by == bindparam("b_worker"),
@@ -272,7 +304,8 @@ _EVENT_AT = _ENDPOINT_AT + len(endpoints.c)
 def _load_many(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, WorkItem]:
     """The work items of the deliveries that exist, by id: one statement for the batch."""
     items = {}
-    for row in conn.execute(_LOAD_WORK_MANY, {"b_ids": list(set(delivery_ids))}):
+    statement = _LOAD_WORK_MANY[conn.dialect.name == "postgresql"]
+    for row in conn.execute(statement, {"b_ids": list(set(delivery_ids))}):
         delivery = delivery_from_row(_DeliveryRow._make(row[:_ENDPOINT_AT]))
         endpoint: Any = _EndpointRow._make(row[_ENDPOINT_AT:_EVENT_AT])
         items[delivery.id] = WorkItem(
@@ -310,7 +343,7 @@ class WorkRepository:
             "b_until": now + lease,
         }
         with self.db.write() as conn:
-            taken = set(conn.execute(_CLAIM_MANY, params).scalars())
+            taken = set(conn.execute(_CLAIM_MANY[self.db.is_postgres], params).scalars())
             items = _load_many(conn, delivery_ids)
         answers: list[tuple[WorkItem | None, bool]] = []
         for delivery_id in delivery_ids:
