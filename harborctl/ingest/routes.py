@@ -51,7 +51,7 @@ from harborctl.ingest.schemas import (
     subscription_view,
     tenant_view,
 )
-from harborctl.ingest.tracing import publish_span
+from harborctl.ingest.tracing import PUBLISH_ROUTE, publish_span
 from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import exposition
 from harborctl.observability.tracing import current_trace_id
@@ -462,3 +462,9 @@ async def replay_many(
         "replayed": done.replayed,
         "deliveries": [{"delivery_id": new, "replay_of": old} for new, old in done.pairs],
     }
+
+
+# The router tries its routes in order, and a try is not free (a regex and FastAPI's route
+# context per route): with publish 15th of 22, finding it took about a tenth of the ingest's
+# event loop under load (py-spy). The hot route goes first; the others keep their order.
+router.routes.sort(key=lambda route: getattr(route, "path", None) != PUBLISH_ROUTE)

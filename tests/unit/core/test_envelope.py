@@ -25,6 +25,8 @@ def test_round_trip_carries_the_trace_context() -> None:
     ("raw", "field"),
     [
         (b"not json", "message"),
+        (b'{"v": 1, "delivery_id": "\xff\xfe"}', "message"),  # not UTF-8
+        (b"", "message"),
         (b'{"v": 2, "delivery_id": "x"}', "v"),
         (b'{"v": 1, "event_id": "e", "tenant_id": "t", "endpoint_id": "p"}', "delivery_id"),
     ],
