@@ -89,7 +89,8 @@ class NsqPublisher:
         except Exception as exc:  # pynsq raises synchronously on bad arguments
             raise TransportError(f"publish failed: {exc}") from exc
         try:
-            await asyncio.wait_for(future, PUBLISH_TIMEOUT_SECONDS)
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):  # no task, unlike wait_for
+                await future
         except TimeoutError as exc:
             raise TransportError("nsqd did not acknowledge the publish in time") from exc
 
