@@ -63,23 +63,29 @@ def _claimable_at(now: Any) -> Any:
     )
 
 
-_CLAIM_WORK = (
-    update(deliveries)
-    .where(
-        deliveries.c.id == bindparam("b_id"),
-        _claimable_at(bindparam("b_now", type_=UTCDateTime())),
-        or_(
-            deliveries.c.status == DeliveryStatus.INFLIGHT.value,
-            deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
-        ),
+def _claim(which: Any) -> Any:
+    """Take the deliveries ``which`` selects for one attempt: claimable (``_claimable_at``)
+    and due by ``b_due_by``, or in flight under a lapsed lease."""
+    return (
+        update(deliveries)
+        .where(
+            which,
+            _claimable_at(bindparam("b_now", type_=UTCDateTime())),
+            or_(
+                deliveries.c.status == DeliveryStatus.INFLIGHT.value,
+                deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
+            ),
+        )
+        .values(
+            status=DeliveryStatus.INFLIGHT.value,
+            claimed_by=bindparam("b_worker"),
+            claimed_until=bindparam("b_until"),
+            updated_at=bindparam("b_now"),
+        )
     )
-    .values(
-        status=DeliveryStatus.INFLIGHT.value,
-        claimed_by=bindparam("b_worker"),
-        claimed_until=bindparam("b_until"),
-        updated_at=bindparam("b_now"),
-    )
-)
+
+
+_CLAIM_WORK = _claim(deliveries.c.id == bindparam("b_id"))
 
 
 def _id_in_batch(postgres: bool) -> Any:
@@ -93,24 +99,7 @@ def _id_in_batch(postgres: bool) -> Any:
 
 def _claim_many(postgres: bool) -> Any:
     """The claim for a batch of deliveries (one statement per worker batch)."""
-    return (
-        update(deliveries)
-        .where(
-            _id_in_batch(postgres),
-            _claimable_at(bindparam("b_now", type_=UTCDateTime())),
-            or_(
-                deliveries.c.status == DeliveryStatus.INFLIGHT.value,
-                deliveries.c.next_attempt_at <= bindparam("b_due_by", type_=UTCDateTime()),
-            ),
-        )
-        .values(
-            status=DeliveryStatus.INFLIGHT.value,
-            claimed_by=bindparam("b_worker"),
-            claimed_until=bindparam("b_until"),
-            updated_at=bindparam("b_now"),
-        )
-        .returning(deliveries.c.id)
-    )
+    return _claim(_id_in_batch(postgres)).returning(deliveries.c.id)
 
 
 def _load_work_many(postgres: bool) -> Any:
