@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from harborctl.ingest.admission import PublishAdmission
 from harborctl.ingest.auth import KeyResolver
 from harborctl.ingest.errors import install_error_handlers
+from harborctl.ingest.fast_publish import PublishFastPath
 from harborctl.ingest.routes import router
 from harborctl.ingest.runtime import Runtime, utcnow
 from harborctl.ingest.tracing import native_telemetry_excluded
@@ -30,11 +31,12 @@ from harborctl.store.database import migrate, use_store_threads
 
 
 def create_app(settings: Settings, metrics: Metrics | None = None) -> ASGIApp:
-    """The ASGI app uvicorn serves: the API behind :class:`PublishAdmission`, outermost so
-    that refusing a publish costs no routing, no key check and no body read."""
+    """The ASGI app uvicorn serves: the API, its publish route taken by
+    :class:`PublishFastPath`, behind :class:`PublishAdmission`, outermost so that refusing
+    a publish costs no routing, no key check and no body read."""
     used_metrics = metrics or Metrics()
     return PublishAdmission(
-        create_api(settings, used_metrics),
+        PublishFastPath(create_api(settings, used_metrics)),
         max_in_flight=settings.publish_max_in_flight,
         metrics=used_metrics,
     )
