@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from harborctl.ingest.errors import error_response
+from harborctl.ingest.publish_route import publish_tenant_id
 from harborctl.observability.metrics import Metrics
 
 #: Key of the admission time in the ASGI scope's ``state`` (Starlette's ``request.state``).
@@ -35,17 +36,6 @@ ADMITTED_AT = "publish_admitted_at"
 #: Seconds a refused publisher waits before sending again: a burst above capacity passes
 #: within about a second, and a short wait keeps publishers' own queues small.
 OVERLOADED_RETRY_AFTER_SECONDS = 1
-
-
-def is_publish(scope: Scope) -> bool:
-    """``POST /v1/tenants/{tenant_id}/events:publish`` (the route in ``routes.py``)."""
-    path = scope.get("path", "")
-    return (
-        scope["type"] == "http"
-        and scope.get("method") == "POST"
-        and path.startswith("/v1/tenants/")
-        and path.endswith("/events:publish")
-    )
 
 
 def admitted_at(request: Request) -> float | None:
@@ -78,7 +68,7 @@ class PublishAdmission:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not is_publish(scope):
+        if publish_tenant_id(scope) is None:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:

@@ -14,7 +14,6 @@ does not take (another method, a path that is not exactly the publish path).
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,11 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from harborctl.ingest.publish_route import publish_tenant_id
 from harborctl.ingest.routes import publish
 from harborctl.ingest.runtime import principal
-
-#: The route's path with Starlette's ``str`` convertor for ``tenant_id`` (no ``/``).
-PUBLISH_PATH = re.compile(r"/v1/tenants/(?P<tenant_id>[^/]+)/events:publish")
 
 ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
 
@@ -39,12 +36,11 @@ class PublishFastPath:
         self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            matched = PUBLISH_PATH.fullmatch(scope["path"])
-            if matched is not None:
-                await self._publish(matched["tenant_id"], scope, receive, send)
-                return
-        await self.api(scope, receive, send)
+        tenant_id = publish_tenant_id(scope)
+        if tenant_id is None:
+            await self.api(scope, receive, send)
+        else:
+            await self._publish(tenant_id, scope, receive, send)
 
     async def _publish(self, tenant_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self.api  # as Starlette sets it: the routes read the runtime from it

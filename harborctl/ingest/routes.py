@@ -14,6 +14,7 @@ from harborctl.domain.signing import generate_secret
 from harborctl.errors import ValidationError
 from harborctl.ingest.admission import admitted_at
 from harborctl.ingest.body import parse_publish, read_limited
+from harborctl.ingest.publish_route import PUBLISH_ROUTE
 from harborctl.ingest.responses import (
     AUTHENTICATED,
     TENANT,
@@ -51,7 +52,7 @@ from harborctl.ingest.schemas import (
     subscription_view,
     tenant_view,
 )
-from harborctl.ingest.tracing import PUBLISH_ROUTE, publish_span
+from harborctl.ingest.tracing import publish_span
 from harborctl.observability.logging import log_context
 from harborctl.observability.metrics import exposition
 from harborctl.observability.tracing import current_trace_id
@@ -287,7 +288,7 @@ def delete_subscription(
 
 
 @router.post(
-    "/v1/tenants/{tenant_id}/events:publish",
+    PUBLISH_ROUTE,
     status_code=202,
     tags=["events"],
     response_model=None,

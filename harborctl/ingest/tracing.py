@@ -17,6 +17,7 @@ from harborctl.errors import (
     Unauthorized,
     ValidationError,
 )
+from harborctl.ingest.publish_route import PUBLISH_ROUTE
 from harborctl.observability.tracing import (
     SPAN_PUBLISH_EVENT,
     extract_context,
@@ -24,7 +25,6 @@ from harborctl.observability.tracing import (
     tracer,
 )
 
-PUBLISH_ROUTE = "/v1/tenants/{tenant_id}/events:publish"
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 

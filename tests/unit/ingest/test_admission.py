@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from harborctl.ingest.admission import ADMITTED_AT, PublishAdmission, is_publish
+from harborctl.ingest.admission import ADMITTED_AT, PublishAdmission
 from harborctl.observability.metrics import Metrics
 
 PUBLISH = "/v1/tenants/t1/events:publish"
@@ -85,20 +85,6 @@ def test_other_requests_pass_however_many_publishes_are_in_progress() -> None:
 
     assert asyncio.run(main()) == [202, 202, 202]
     assert _refused(metrics, "in_flight") == 0
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "expected"),
-    [
-        ("POST", "/v1/tenants/t1/events:publish", True),
-        ("POST", "/v1/tenants/a%2Fb/events:publish", True),
-        ("GET", "/v1/tenants/t1/events:publish", False),
-        ("POST", "/v1/tenants/t1/events", False),
-        ("POST", "/v1/dlq/replay", False),
-    ],
-)
-def test_is_publish(method: str, path: str, expected: bool) -> None:
-    assert is_publish({"type": "http", "method": method, "path": path}) is expected
 
 
 def test_max_in_flight_must_be_positive() -> None:
