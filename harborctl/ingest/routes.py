@@ -463,9 +463,3 @@ async def replay_many(
         "replayed": done.replayed,
         "deliveries": [{"delivery_id": new, "replay_of": old} for new, old in done.pairs],
     }
-
-
-# The router tries its routes in order, and a try is not free (a regex and FastAPI's route
-# context per route): with publish 15th of 22, finding it took about a tenth of the ingest's
-# event loop under load (py-spy). The hot route goes first; the others keep their order.
-router.routes.sort(key=lambda route: getattr(route, "path", None) != PUBLISH_ROUTE)

@@ -290,11 +290,12 @@ _ENDPOINT_AT = len(deliveries.c)
 _EVENT_AT = _ENDPOINT_AT + len(endpoints.c)
 
 
-def _load_many(conn: Connection, delivery_ids: Sequence[str]) -> dict[str, WorkItem]:
+def _load_many(
+    conn: Connection, delivery_ids: Sequence[str], postgres: bool
+) -> dict[str, WorkItem]:
     """The work items of the deliveries that exist, by id: one statement for the batch."""
     items = {}
-    statement = _LOAD_WORK_MANY[conn.dialect.name == "postgresql"]
-    for row in conn.execute(statement, {"b_ids": list(set(delivery_ids))}):
+    for row in conn.execute(_LOAD_WORK_MANY[postgres], {"b_ids": list(set(delivery_ids))}):
         delivery = delivery_from_row(_DeliveryRow._make(row[:_ENDPOINT_AT]))
         endpoint: Any = _EndpointRow._make(row[_ENDPOINT_AT:_EVENT_AT])
         items[delivery.id] = WorkItem(
@@ -333,7 +334,7 @@ class WorkRepository:
         }
         with self.db.write() as conn:
             taken = set(conn.execute(_CLAIM_MANY[self.db.is_postgres], params).scalars())
-            items = _load_many(conn, delivery_ids)
+            items = _load_many(conn, delivery_ids, self.db.is_postgres)
         answers: list[tuple[WorkItem | None, bool]] = []
         for delivery_id in delivery_ids:
             answers.append((items.get(delivery_id), delivery_id in taken))
@@ -345,7 +346,7 @@ class WorkRepository:
         if not delivery_ids:
             return []
         with self.db.read() as conn:
-            items = _load_many(conn, delivery_ids)
+            items = _load_many(conn, delivery_ids, self.db.is_postgres)
         return [items.get(delivery_id) for delivery_id in delivery_ids]
 
     def record_many(
@@ -362,8 +363,7 @@ class WorkRepository:
                 recorded = set(conn.execute(_RECORD_MANY_POSTGRES, params).scalars())
             return [delivery_id in recorded for delivery_id in ids]
         with self.db.write() as conn:
-            held_query = _HELD_BY.with_for_update() if self.db.is_postgres else _HELD_BY
-            held = set(conn.execute(held_query, {"b_ids": ids, "b_worker": worker_id}).scalars())
+            held = set(conn.execute(_HELD_BY, {"b_ids": ids, "b_worker": worker_id}).scalars())
             kept = [(delivery_id, record) for delivery_id, record in records if delivery_id in held]
             if kept:
                 conn.execute(
