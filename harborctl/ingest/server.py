@@ -15,12 +15,11 @@ from types import FrameType
 
 import uvicorn
 
-from harborctl.errors import StoreError
 from harborctl.ingest.app import create_app
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.tracing import INGEST_SERVICE, setup_tracing, shutdown_tracing
 from harborctl.settings import Settings
-from harborctl.store.database import make_engine, migrate, startup_retry_delays
+from harborctl.store.database import make_engine, migrate_when_reachable
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +37,20 @@ def _stop_requested(signum: int, _frame: FrameType | None) -> None:
     _stop_signals_seen.append(signum)
 
 
+def _pause_unless_stopped(seconds: float) -> bool:
+    """Sleep ``seconds``, less when a stop signal comes; whether one came."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not _stop_signals_seen:
+        time.sleep(STOP_POLL_SECONDS)
+    return bool(_stop_signals_seen)
+
+
 def _migrate_when_reachable(database_url: str) -> bool:
-    """Migrate the database, waiting while a database server does not answer (StoreError;
-    ``startup_retry_delays``); False when a stop signal came before it answered."""
+    """Migrate, waiting for a database that does not answer yet (``migrate_when_reachable``);
+    False when a stop signal came before it answered."""
     engine = make_engine(database_url)
-    delays = startup_retry_delays(database_url)
     try:
-        while True:
-            try:
-                migrate(engine)
-                return True
-            except StoreError as exc:
-                wait = next(delays, None)
-                if wait is None:
-                    raise
-                log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and not _stop_signals_seen:
-                time.sleep(STOP_POLL_SECONDS)
-            if _stop_signals_seen:
-                return False
+        return migrate_when_reachable(engine, database_url, _pause_unless_stopped)
     finally:
         engine.dispose()
 

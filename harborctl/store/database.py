@@ -7,8 +7,9 @@ go through ``reader``, writes through ``write()``.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError, SQLAlchemyError
 
 from harborctl.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Store calls run in threads (asyncio.to_thread), one connection each: as many threads as
@@ -215,3 +218,29 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise StoreError(f"migrating the database failed: {exc}") from exc
+
+
+def migrate_when_reachable(
+    engine: Engine, database_url: str, pause: Callable[[float], bool]
+) -> bool:
+    """:func:`migrate`, waiting while the database does not answer (a StoreError), by the
+    ``startup_retry_delays`` schedule: what a process does at start, so that a supervisor
+    restarting it during a database outage does not give up on it.
+
+    ``pause(seconds)`` waits that long, or less when the process is asked to stop, and
+    says whether it was asked. Returns True once migrated, False when asked to stop before
+    the database answered; raises the StoreError when the schedule has no more waits (at
+    once for a SQLite file).
+    """
+    delays = startup_retry_delays(database_url)
+    while True:
+        try:
+            migrate(engine)
+            return True
+        except StoreError as exc:
+            wait = next(delays, None)
+            if wait is None:
+                raise
+            log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
+        if pause(wait):
+            return False

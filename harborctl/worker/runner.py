@@ -9,11 +9,11 @@ after the database came back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 import uvloop
@@ -21,7 +21,6 @@ from aiohttp import web
 
 from harborctl.domain.guards import EndpointGuards
 from harborctl.domain.retry import RetryPolicy
-from harborctl.errors import StoreError
 from harborctl.observability.logging import setup_logging
 from harborctl.observability.metrics import Metrics, exposition
 from harborctl.observability.tracing import (
@@ -37,7 +36,7 @@ from harborctl.services.delivery import DeliveryProcessor
 from harborctl.services.lifecycle import EndpointLifecycle
 from harborctl.settings import Settings
 from harborctl.store import Store
-from harborctl.store.database import migrate, startup_retry_delays, use_store_threads
+from harborctl.store.database import migrate_when_reachable, use_store_threads
 from harborctl.store.work import WorkRepository
 from harborctl.worker.reconciler import Reconciler
 
@@ -54,6 +53,7 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.stopping = asyncio.Event()
+        self._stop_requested = threading.Event()
         self.metrics_port: int | None = None
         self.store: Store | None = None
         self.consumer: Consumer | None = None
@@ -62,6 +62,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        self._stop_requested.set()  # the same, for what waits in a thread
 
     async def run(self) -> None:
         s = self.settings
@@ -105,22 +106,14 @@ class Worker:
             log.info("worker %s stopped", self.worker_id)
 
     async def _migrate_when_reachable(self, store: Store) -> bool:
-        """Migrate the database, waiting while a database server does not answer (StoreError;
-        ``startup_retry_delays``); False when asked to stop before it answered."""
-        delays = startup_retry_delays(self.settings.resolved_database_url)
-        while True:
-            try:
-                await asyncio.to_thread(migrate, store.engine)
-                return True
-            except StoreError as exc:
-                wait = next(delays, None)
-                if wait is None:
-                    raise
-                log.warning("database not answering at start (%s); again in %.1f s", exc, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
-            if self.stopping.is_set():
-                return False
+        """Migrate, waiting for a database that does not answer yet (in a thread:
+        ``migrate_when_reachable``); False when asked to stop before it answered."""
+        return await asyncio.to_thread(
+            migrate_when_reachable,
+            store.engine,
+            self.settings.resolved_database_url,
+            self._stop_requested.wait,  # True once stop() set it
+        )
 
     def _processor(
         self, store: Store, client: WebhookClient, publisher: Publisher, lease: timedelta
